@@ -1,0 +1,2 @@
+//! The pod runtime (`eventsource run`, `sensor run`) and trigger execution. Built by the
+//! event-path issue; nothing lives here yet.

