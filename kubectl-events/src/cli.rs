@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Argo Events, from kubectl: check manifests offline (more commands arrive with later releases).
+/// Argo Events, from kubectl: check manifests and try Sensors offline.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-argo-events",
@@ -44,8 +44,47 @@ pub struct KubeArgs {
 pub enum Command {
     /// Check EventBus, EventSource and Sensor manifests the way upstream decodes them.
     Lint(LintArgs),
+    /// Feed CloudEvents to a Sensor offline and see what each dependency and trigger does.
+    Simulate(SimulateArgs),
+    /// Run Sensor test suites (SensorTest files): events in, expected trigger outcomes.
+    Test(TestArgs),
     /// Print (or write) the CustomResourceDefinitions of the three kinds.
     Crds(CrdsArgs),
+}
+
+/// `simulate` arguments.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The Sensor manifest.
+    #[arg(short = 'f', long = "filename", value_name = "SENSOR.yaml")]
+    pub file: PathBuf,
+    /// A CloudEvent file (JSON structured mode; one event or an array), fed in order.
+    /// `DEP=FILE` delivers it to dependency DEP instead of routing by source/subject.
+    #[arg(long = "event", value_name = "[DEP=]FILE", required = true)]
+    pub events: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+    /// The time given to events that carry none (RFC 3339); default: the current time.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+/// `test` arguments.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// SensorTest files, or directories searched for them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Text for people or JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// For people; colour on a terminal.
+    Text,
+    /// For programs.
+    Json,
 }
 
 /// `lint` arguments.

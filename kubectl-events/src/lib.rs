@@ -7,6 +7,9 @@
 pub mod cli;
 pub mod crds;
 pub mod lint;
+pub mod sensorfile;
+pub mod simulate;
+pub mod suite;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -42,6 +45,8 @@ where
     };
     let result = match &cli.command {
         cli::Command::Lint(args) => lint::run(&cli.kube, args, out, err),
+        cli::Command::Simulate(args) => simulate::run(args, out),
+        cli::Command::Test(args) => suite::run(args, out, err),
         cli::Command::Crds(args) => crds::run(args, out, err),
     };
     match result {

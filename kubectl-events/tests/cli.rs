@@ -266,3 +266,184 @@ fn the_underscore_link_gives_kubectl_argo_dash_events() {
     );
     assert!(stdout(&out).contains("lint"));
 }
+
+fn quickstart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples/quickstart")
+}
+
+#[test]
+fn simulate_json_has_the_documented_shape() {
+    let q = quickstart();
+    let sensor = q.join("sensor.yaml");
+    let main = q.join("events/push-main.json");
+    let feature = q.join("events/push-feature.json");
+    let out = run(&[
+        "simulate",
+        "-f",
+        sensor.to_str().expect("utf-8"),
+        "--event",
+        main.to_str().expect("utf-8"),
+        "--event",
+        &format!("push={}", feature.display()),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let top: Vec<&str> = report
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(top, ["events", "triggers"]);
+    assert_eq!(report["events"][0]["index"], 0);
+    assert_eq!(
+        report["events"][0]["dependencies"][0],
+        serde_json::json!({"name": "push", "matched": true, "reason": "passed its filters"})
+    );
+    assert_eq!(report["events"][1]["dependencies"][0]["matched"], false);
+    assert_eq!(
+        report["events"][1]["dependencies"][0]["reason"],
+        r#"body.ref = "refs/heads/feature/x" does not match "^refs/heads/main$""#
+    );
+    let trigger = &report["triggers"][0];
+    let keys: Vec<&str> = trigger
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["name", "fired", "rendered", "reason"]);
+    assert_eq!(trigger["name"], "build");
+    assert_eq!(trigger["fired"], true);
+    assert_eq!(
+        trigger["rendered"]["spec"]["arguments"]["parameters"][0]["value"],
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+}
+
+#[test]
+fn simulate_text_says_why_not() {
+    let q = quickstart();
+    let out = run(&[
+        "simulate",
+        "-f",
+        q.join("sensor.yaml").to_str().expect("utf-8"),
+        "--event",
+        q.join("events/push-feature.json").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("✗ dependency push: body.ref = \"refs/heads/feature/x\" does not match"),
+        "{text}"
+    );
+    assert!(text.contains("trigger build: not fired"), "{text}");
+}
+
+#[test]
+fn simulate_reports_bad_input_with_exit_2() {
+    let q = quickstart();
+    let sensor = q.join("sensor.yaml");
+    let out = run(&[
+        "simulate",
+        "-f",
+        sensor.to_str().expect("utf-8"),
+        "--event",
+        "/no/such.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        r#"{"specversion": "1.0", "time": "yesterday"}"#,
+    );
+    let out = run(&[
+        "simulate",
+        "-f",
+        sensor.to_str().expect("utf-8"),
+        "--event",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not RFC 3339"));
+    let es = write(dir.path(), "es.yaml", NUMERIC_PORT);
+    let out = run(&[
+        "simulate",
+        "-f",
+        es.to_str().expect("utf-8"),
+        "--event",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no argoproj.io/v1alpha1 Sensor found"));
+}
+
+#[test]
+fn the_example_suites_pass() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
+    let out = run(&["test", examples.to_str().expect("utf-8")]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("2 cases: 2 passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn a_failing_suite_exits_1_with_a_readable_diff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = quickstart();
+    let suite = format!(
+        r#"apiVersion: argo-events-rs.io/v1alpha1
+kind: SensorTest
+metadata: {{name: wrong}}
+sensor: {sensor}
+cases:
+  - name: expects the wrong commit
+    events:
+      - file: {event}
+    expect:
+      triggers:
+        - name: build
+          fired: true
+          rendered:
+            spec.arguments.parameters.0.value: deadbeef
+  - name: expects a feature push to fire
+    events:
+      - file: {feature}
+    expect:
+      triggers:
+        - {{name: build, fired: true}}
+"#,
+        sensor = q.join("sensor.yaml").display(),
+        event = q.join("events/push-main.json").display(),
+        feature = q.join("events/push-feature.json").display(),
+    );
+    let file = write(dir.path(), "wrong-test.yaml", &suite);
+    let out = run(&["test", file.to_str().expect("utf-8")]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(r#"trigger build: spec.arguments.parameters.0.value: expected "deadbeef", got "6113728f27ae82c7b1a177c8d03f9e96e0adf246""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("trigger build: expected fired: true, got fired: false"),
+        "{text}"
+    );
+    assert!(text.contains("2 cases: 0 passed, 2 failed"), "{text}");
+
+    let typo = write(
+        dir.path(),
+        "typo-test.yaml",
+        &suite.replace("expect:", "expekt:"),
+    );
+    let out = run(&["test", typo.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -210,3 +210,25 @@ fn decoded_objects_expose_typed_fields() {
             .is_some()
     );
 }
+
+#[test]
+fn every_example_sensor_compiles_in_the_engine() {
+    let (docs, _) = manifest::load(&corpus_files()).expect("corpus readable");
+    let mut problems = Vec::new();
+    let mut sensors = 0;
+    for doc in &docs {
+        let Some(Ok(decoded)) = manifest::decode_object(&doc.value) else {
+            continue;
+        };
+        let Object::Sensor(sensor) = decoded.value else {
+            continue;
+        };
+        sensors += 1;
+        let machine = argo_events_engine::SensorMachine::new(&sensor);
+        for p in machine.problems() {
+            problems.push(format!("{}: {p}", relative(&doc.file)));
+        }
+    }
+    assert_eq!(sensors, 94);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
