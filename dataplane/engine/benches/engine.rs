@@ -2,7 +2,8 @@
 //! `cargo bench -p argo-events-engine --bench engine`.
 //!
 //! - `data_filter_evals_per_sec`: one simple string data filter (`body.ref` ~ `^refs/heads/main$`)
-//!   on a GitHub push payload;
+//!   on a GitHub push payload already checked to be JSON (the engine checks each event once);
+//! - `data_filter_evals_incl_json_validation_per_sec`: the same, validating the payload each time;
 //! - `events_per_sec`: the quickstart Sensor, event → filter → verdict → rendered Workflow;
 //! - `raw_gjson_gets_per_sec`: the ceiling, a bare gjson lookup of the same path.
 
@@ -62,6 +63,11 @@ fn main() {
         black_box(gjson::get(black_box(&text), "body.ref"));
     });
     let filter = rate("data filter", budget, || {
+        let out = filters.evaluate_json(black_box(&text), false, &no_template);
+        assert!(out.passed);
+        black_box(out);
+    });
+    let checked = rate("data filter incl. JSON validation", budget, || {
         let out = filters.evaluate(black_box(&data), false, &no_template);
         assert!(out.passed);
         black_box(out);
@@ -82,6 +88,7 @@ fn main() {
             "payload_bytes": data.len(),
             "raw_gjson_gets_per_sec": raw.round(),
             "data_filter_evals_per_sec": filter.round(),
+            "data_filter_evals_incl_json_validation_per_sec": checked.round(),
             "events_per_sec": full.round(),
             "target_data_filter_evals_per_sec": 1_000_000,
         })

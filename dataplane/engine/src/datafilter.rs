@@ -178,10 +178,24 @@ impl CompiledDataFilters {
                 errors: vec!["data filter error (event data not valid JSON)".to_owned()],
             };
         }
+        self.evaluate_json(&text, logical_or, render)
+    }
+
+    /// [`CompiledDataFilters::evaluate`] on data the caller has already checked to be valid,
+    /// non-empty JSON (the engine checks each event once, not once per filter kind).
+    pub fn evaluate_json(
+        &self,
+        json: &str,
+        logical_or: bool,
+        render: &dyn Fn(&str, &str) -> Result<String, String>,
+    ) -> FilterOutcome {
+        if self.filters.is_empty() {
+            return passed();
+        }
         if logical_or {
-            self.evaluate_or(&text, render)
+            self.evaluate_or(json, render)
         } else {
-            self.evaluate_and(&text, render)
+            self.evaluate_and(json, render)
         }
     }
 

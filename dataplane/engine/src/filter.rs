@@ -108,6 +108,12 @@ fn compile_filters(f: &EventDependencyFilter, op: &str) -> Result<CompiledFilter
     })
 }
 
+/// The event data as text when it is non-empty, valid JSON (checked once per evaluation).
+fn event_json(event: &Event) -> Option<&str> {
+    let text = std::str::from_utf8(&event.data).ok()?;
+    (!text.is_empty() && crate::jsonpath::valid(text)).then_some(text)
+}
+
 /// A data filter's `template`, rendered with `.Input` = the string at the filter's path.
 fn render_filter_template(src: &str, input: &str) -> Result<String, String> {
     Template::parse(src)?.render(&serde_json::Value::String(input.to_owned()))
@@ -198,7 +204,11 @@ impl CompiledFilters {
         let Some(data) = &self.data else {
             return KindResult::undefined();
         };
-        let out = data.evaluate(&event.data, self.data_or, &render_filter_template);
+        let out = match event_json(event) {
+            Some(json) => data.evaluate_json(json, self.data_or, &render_filter_template),
+            // Empty or invalid data: the checking path gives upstream's verdict and wording.
+            None => data.evaluate(&event.data, self.data_or, &render_filter_template),
+        };
         // The data filter words its single error as upstream does already.
         KindResult {
             defined: true,

@@ -14,6 +14,8 @@ pub mod jsonpath;
 pub mod lua;
 pub mod machine;
 pub mod params;
+#[cfg(test)]
+mod proptests;
 pub mod render;
 pub mod sjson;
 pub mod timefilter;
