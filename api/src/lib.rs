@@ -5,6 +5,7 @@
 //! types are strict, and defaults are applied in code ([`defaults`]), never by the decoder.
 #![warn(missing_docs)]
 
+pub mod cloudevent;
 pub mod common;
 pub mod crd;
 pub mod defaults;

@@ -1,2 +1,130 @@
-//! The EventBus transport: JetStream stream, subject and consumer naming as pure functions, and
-//! the NATS adapter. Built by the event-path issue; nothing lives here yet.
+//! The EventBus between EventSources and Sensors.
+//!
+//! [`EventBus`] is the one interface: publish an event (returning only once the bus has stored
+//! it), pull an event stream per Sensor dependency with explicit acks, and a key-value store
+//! per Sensor for partial condition state. [`jetstream`] implements it on NATS JetStream with
+//! upstream's layout ([`naming`]); [`memory`] implements it in-process for local runs and tests.
+
+pub mod config;
+pub mod jetstream;
+pub mod memory;
+pub mod naming;
+pub mod testserver;
+
+use std::time::Duration;
+
+use argo_events_api::cloudevent::Event;
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// A bus failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus cannot be reached or did not answer in time.
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+    /// The bus refused the operation (e.g. the stream is full with `discard: New`).
+    #[error("event bus refused {operation}: {reason}")]
+    Refused {
+        /// What was attempted.
+        operation: &'static str,
+        /// What the bus said.
+        reason: String,
+    },
+    /// A message on the bus is not a valid CloudEvent.
+    #[error("message {sequence} on the bus is not a valid CloudEvent: {reason}")]
+    BadMessage {
+        /// Stream sequence of the message.
+        sequence: u64,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// The configuration handed to the process is invalid.
+    #[error("invalid event bus configuration: {0}")]
+    Config(String),
+}
+
+/// Where a Sensor dependency reads from: one durable consumer per (sensor, trigger, dependency),
+/// as upstream lays it out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subscription {
+    /// Sensor name.
+    pub sensor: String,
+    /// Trigger name.
+    pub trigger: String,
+    /// Dependency name.
+    pub dependency: String,
+    /// `eventSourceName` of the dependency.
+    pub event_source: String,
+    /// `eventName` of the dependency.
+    pub event_name: String,
+}
+
+/// Settles one delivered message.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// The message is handled; it will not be delivered again.
+    async fn ack(&self) -> Result<(), BusError>;
+    /// The message could not be handled; deliver it again after `delay`.
+    async fn nak(&self, delay: Option<Duration>) -> Result<(), BusError>;
+    /// Still working on it: push the redelivery deadline back.
+    async fn in_progress(&self) -> Result<(), BusError>;
+}
+
+/// One delivered event.
+pub struct Delivery {
+    /// The event.
+    pub event: Event,
+    /// Its stream sequence (0 on buses without one).
+    pub stream_sequence: u64,
+    /// How many times it has been delivered, this one included.
+    pub delivered: u64,
+    /// Settles it.
+    pub acker: Box<dyn Acker>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("event", &self.event.id)
+            .field("stream_sequence", &self.stream_sequence)
+            .field("delivered", &self.delivered)
+            .finish()
+    }
+}
+
+/// A durable pull consumer.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Up to `max` messages, waiting at most `wait` for the first; an empty batch on timeout.
+    async fn fetch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError>;
+}
+
+/// A key-value bucket (one per Sensor) for condition state.
+#[async_trait]
+pub trait KeyValue: Send + Sync {
+    /// The value of a key, if any.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, BusError>;
+    /// Sets a key.
+    async fn put(&self, key: &str, value: Bytes) -> Result<(), BusError>;
+    /// Removes a key (no error when absent).
+    async fn delete(&self, key: &str) -> Result<(), BusError>;
+    /// Every key in the bucket.
+    async fn keys(&self) -> Result<Vec<String>, BusError>;
+}
+
+/// The bus.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes an event from EventSource `event.source`, event name `event.subject`. Returns
+    /// once the bus has stored it (a JetStream publish acknowledgement); a duplicate id within
+    /// the bus's dedupe window is accepted and stored once.
+    async fn publish(&self, event: &Event) -> Result<(), BusError>;
+    /// Opens (creating if needed) the durable consumer of a Sensor dependency. New consumers
+    /// start with events published after their creation.
+    async fn subscribe(&self, subscription: &Subscription) -> Result<Box<dyn Consumer>, BusError>;
+    /// Deletes the durable consumer of a dependency (when a Sensor's spec drops it).
+    async fn unsubscribe(&self, subscription: &Subscription) -> Result<(), BusError>;
+    /// The key-value bucket of a Sensor, created if needed.
+    async fn key_value(&self, sensor: &str) -> Result<Box<dyn KeyValue>, BusError>;
+}

@@ -4,7 +4,7 @@
 
 use argo_events_api::{EventContext, EventDependency, EventDependencyFilter};
 
-use crate::event::Event;
+use argo_events_api::cloudevent::Event;
 use crate::gotemplate::Template;
 use crate::lua::LuaScript;
 use crate::timefilter::TimeWindow;

@@ -4,7 +4,6 @@
 
 pub mod conditions;
 pub mod datafilter;
-pub mod event;
 pub mod exprfilter;
 pub mod filter;
 pub mod gotemplate;
@@ -20,5 +19,5 @@ pub mod render;
 pub mod sjson;
 pub mod timefilter;
 
-pub use event::Event;
+pub use argo_events_api::cloudevent::{self as event, Event};
 pub use machine::{Command, Outcome, SensorMachine, State};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::conditions::Conditions;
-use crate::event::Event;
+use argo_events_api::cloudevent::Event;
 use crate::filter::{self, CompiledFilters};
 use crate::jq::JqProgram;
 use crate::lua::LuaScript;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use argo_events_api::{TriggerParameter, TriggerParameterSource};
 use serde_json::Value;
 
-use crate::event::{Event, MEDIA_TYPE_JSON, MEDIA_TYPE_YAML};
+use argo_events_api::cloudevent::{Event, MEDIA_TYPE_JSON, MEDIA_TYPE_YAML};
 use crate::gotemplate::Template;
 use crate::{jsonpath, sjson};
 

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use crate::conditions::Conditions;
-use crate::event::Event;
+use argo_events_api::cloudevent::Event;
 use crate::machine::{State, StoredEvent, TriggerState};
 
 fn name() -> impl Strategy<Value = String> {

@@ -8,7 +8,7 @@ use argo_events_api::gocompat;
 use argo_events_api::{ArtifactLocation, HTTPTrigger, Trigger, TriggerParameter, TriggerTemplate};
 use serde_json::{Map, Value, json};
 
-use crate::event::Event;
+use argo_events_api::cloudevent::Event;
 use crate::params;
 
 /// Fetches a trigger's source when it is not inline (file, URL, git, S3, ConfigMap). The

@@ -1,4 +1,5 @@
-//! The event a Sensor sees: a CloudEvents 1.0 context plus the payload bytes.
+//! The event envelope: a CloudEvents 1.0 context plus the payload bytes, as EventSources
+//! publish it and Sensors receive it.
 //!
 //! On the bus an event is the CloudEvent in JSON structured mode; [`Event::from_cloudevent`]
 //! reads that form (with `data` as JSON, or `data_base64` for exact bytes) and
