@@ -48,8 +48,42 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run Sensor test suites (SensorTest files): events in, expected trigger outcomes.
     Test(TestArgs),
+    /// Run every EventSource and Sensor in the given manifests locally, on an in-process bus.
+    Run(RunArgs),
     /// Print (or write) the CustomResourceDefinitions of the three kinds.
     Crds(CrdsArgs),
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Manifest files or directories holding EventSources and Sensors.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+    /// Use this JetStream server (nats://HOST:PORT) instead of the in-process bus.
+    #[arg(long, value_name = "URL")]
+    pub bus: Option<String>,
+    /// What k8s and argoWorkflow triggers do: print the resource, or apply it to the current
+    /// kube context.
+    #[arg(long, value_enum, default_value_t = K8sMode::Print)]
+    pub k8s: K8sMode,
+    /// A secret value the manifests reference, as NAME/KEY=VALUE (repeatable).
+    #[arg(long = "secret", value_name = "NAME/KEY=VALUE")]
+    pub secrets: Vec<String>,
+}
+
+/// What k8s-style triggers do in `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum K8sMode {
+    /// Print the resource that would be created.
+    Print,
+    /// Apply it with the current kube context.
+    Apply,
 }
 
 /// `simulate` arguments.

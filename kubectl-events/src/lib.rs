@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod crds;
 pub mod lint;
+pub mod run;
 pub mod sensorfile;
 pub mod simulate;
 pub mod suite;
@@ -22,6 +23,18 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 /// Exit code: bad usage, or a file could not be read.
 pub const EXIT_USAGE: u8 = 2;
+
+/// `run` owns standard output (it prints while events flow) and an async runtime.
+fn run_local(kube: &cli::KubeArgs, args: &cli::RunArgs) -> anyhow::Result<u8> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run::run(
+        kube,
+        args,
+        run::Printer::stdout(),
+        tokio_util::sync::CancellationToken::new(),
+    ))
+}
 
 /// Parses `args` (program name first) and runs the command.
 pub fn run_from_args<I, T>(args: I, out: &mut impl Write, err: &mut impl Write) -> u8
@@ -47,6 +60,7 @@ where
         cli::Command::Lint(args) => lint::run(&cli.kube, args, out, err),
         cli::Command::Simulate(args) => simulate::run(args, out),
         cli::Command::Test(args) => suite::run(args, out, err),
+        cli::Command::Run(args) => run_local(&cli.kube, args),
         cli::Command::Crds(args) => crds::run(args, out, err),
     };
     match result {

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let code = argo_events_kubectl::run_from_args(
         std::env::args_os(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        // Not locked: `run` prints from several threads while the command runs.
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     );
     ExitCode::from(code)
 }

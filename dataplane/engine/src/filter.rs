@@ -4,11 +4,11 @@
 
 use argo_events_api::{EventContext, EventDependency, EventDependencyFilter};
 
-use argo_events_api::cloudevent::Event;
 use crate::gotemplate::Template;
 use crate::lua::LuaScript;
 use crate::timefilter::TimeWindow;
 use crate::{datafilter, exprfilter};
+use argo_events_api::cloudevent::Event;
 
 /// The verdict of one dependency's filters on one event.
 #[derive(Debug, Clone, PartialEq, Eq)]

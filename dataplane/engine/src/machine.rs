@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::conditions::Conditions;
-use argo_events_api::cloudevent::Event;
 use crate::filter::{self, CompiledFilters};
 use crate::jq::JqProgram;
 use crate::lua::LuaScript;
 use crate::render::{self, Rendered, SourceLoader};
 use crate::timefilter::parse_timezone;
+use argo_events_api::cloudevent::Event;
 
 /// What the caller must do after an event or a tick.
 #[derive(Debug, Clone, PartialEq)]

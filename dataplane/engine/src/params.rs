@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use argo_events_api::{TriggerParameter, TriggerParameterSource};
 use serde_json::Value;
 
-use argo_events_api::cloudevent::{Event, MEDIA_TYPE_JSON, MEDIA_TYPE_YAML};
 use crate::gotemplate::Template;
 use crate::{jsonpath, sjson};
+use argo_events_api::cloudevent::{Event, MEDIA_TYPE_JSON, MEDIA_TYPE_YAML};
 
 /// The JSON type name gjson gives a result; only `String` is written as a string when
 /// `useRawData` is set, every other type is inserted as raw JSON.

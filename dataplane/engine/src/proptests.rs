@@ -8,8 +8,8 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use crate::conditions::Conditions;
-use argo_events_api::cloudevent::Event;
 use crate::machine::{State, StoredEvent, TriggerState};
+use argo_events_api::cloudevent::Event;
 
 fn name() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9_-]{0,8}"

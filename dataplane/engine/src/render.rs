@@ -8,8 +8,8 @@ use argo_events_api::gocompat;
 use argo_events_api::{ArtifactLocation, HTTPTrigger, Trigger, TriggerParameter, TriggerTemplate};
 use serde_json::{Map, Value, json};
 
-use argo_events_api::cloudevent::Event;
 use crate::params;
+use argo_events_api::cloudevent::Event;
 
 /// Fetches a trigger's source when it is not inline (file, URL, git, S3, ConfigMap). The
 /// runtime fetches for real; offline tools read local files or refuse.

@@ -1,6 +1,11 @@
 //! The pod runtime: `argo-events eventsource run` and `argo-events sensor run`, reading their
 //! object as upstream pods do (`EVENTSOURCE_OBJECT` / `SENSOR_OBJECT`, `EVENTBUS_CONFIG`) or
-//! from a file; trigger execution; Prometheus metrics with upstream's names.
+//! from a file; the Sensor loop with at-least-once delivery; trigger execution; Prometheus
+//! metrics with upstream's names.
 
+pub mod busconnect;
 pub mod metrics;
+pub mod objects;
+pub mod sensor;
+pub mod sources;
 pub mod triggers;

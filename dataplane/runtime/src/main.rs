@@ -1,1 +1,247 @@
-fn main() {}
+//! `argo-events`: the EventSource and Sensor pod binary.
+//!
+//! - `argo-events eventsource run [-f FILE]` runs the EventSource of `EVENTSOURCE_OBJECT` (or the
+//!   file) against the bus of `EVENTBUS_CONFIG` (or `--bus-url`);
+//! - `argo-events sensor run [-f FILE]` runs the Sensor of `SENSOR_OBJECT` (or the file).
+//!
+//! Both serve Prometheus metrics and health on `--metrics-addr` (default `0.0.0.0:7777`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use argo_events_eventsource::secrets::FileSecrets;
+use argo_events_eventsource::{SourceContext, SystemClock};
+use argo_events_runtime::metrics::{EventSourceMetrics, SensorMetrics, serve_admin};
+use argo_events_runtime::sensor::{LogObserver, Options, SensorRunner};
+use argo_events_runtime::triggers::{Executor, KubeTarget, LogSink, TriggerContext};
+use argo_events_runtime::{busconnect, objects};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "argo-events",
+    version,
+    about = "Argo Events EventSource and Sensor runtime"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Where /metrics, /health, /live and /ready are served.
+    #[arg(
+        long,
+        global = true,
+        env = "METRICS_ADDR",
+        default_value = "0.0.0.0:7777"
+    )]
+    metrics_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    log_format: LogFormat,
+    /// A JetStream URL to use instead of EVENTBUS_CONFIG (local runs).
+    #[arg(long, global = true, env = "EVENTBUS_URL")]
+    bus_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// EventSource pods.
+    #[command(subcommand)]
+    Eventsource(Run),
+    /// Sensor pods.
+    #[command(subcommand)]
+    Sensor(Run),
+}
+
+#[derive(Subcommand)]
+enum Run {
+    /// Run the object.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Read the object from this manifest instead of the environment.
+    #[arg(short = 'f', long = "filename")]
+    file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.common.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "exiting");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        on_signal.cancel();
+    });
+    let bus_config = objects::bus_config_from_env()?;
+    let ready = Arc::new(AtomicBool::new(false));
+    match cli.command {
+        Top::Eventsource(Run::Run(args)) => {
+            let es = objects::event_source(args.file.as_deref())?;
+            argo_events_eventsource::check_supported(&es)?;
+            let name = es.metadata.name.clone().unwrap_or_default();
+            let namespace = es.metadata.namespace.clone().unwrap_or_default();
+            let events: Vec<&str> = es.spec.event_names().into_iter().map(|(_, e)| e).collect();
+            let metrics = Arc::new(EventSourceMetrics::new(&namespace, &name, &events));
+            let admin = tokio::spawn(serve_admin(
+                cli.common.metrics_addr,
+                metrics.registry(),
+                ready.clone(),
+                shutdown.clone(),
+            ));
+            let bus =
+                busconnect::connect(bus_config.as_ref(), cli.common.bus_url.as_deref()).await?;
+            let state = bus.key_value(&format!("eventsource-{name}")).await?;
+            let ctx = SourceContext {
+                bus,
+                state: Arc::from(state),
+                secrets: Arc::new(FileSecrets {
+                    root: FileSecrets::DEFAULT_ROOT.into(),
+                }),
+                clock: Arc::new(SystemClock),
+                observer: metrics.clone(),
+                publish_timeout: Duration::from_secs(5),
+                shutdown: shutdown.clone(),
+            };
+            metrics.service_started();
+            ready.store(true, Ordering::SeqCst);
+            let result = argo_events_eventsource::run(&es, ctx).await;
+            metrics.service_stopped();
+            shutdown.cancel();
+            let _ = admin.await;
+            result.context("EventSource stopped")
+        }
+        Top::Sensor(Run::Run(args)) => {
+            let sensor = objects::sensor(args.file.as_deref())?;
+            let name = sensor.metadata.name.clone().unwrap_or_default();
+            let namespace = sensor.metadata.namespace.clone().unwrap_or_default();
+            let triggers: Vec<String> = sensor
+                .spec
+                .triggers
+                .iter()
+                .filter_map(|t| t.template.as_ref().map(|t| t.name.clone()))
+                .collect();
+            let trigger_refs: Vec<&str> = triggers.iter().map(String::as_str).collect();
+            let metrics = Arc::new(SensorMetrics::new(&namespace, &name, &trigger_refs));
+            let admin = tokio::spawn(serve_admin(
+                cli.common.metrics_addr,
+                metrics.registry(),
+                ready.clone(),
+                shutdown.clone(),
+            ));
+            let bus =
+                busconnect::connect(bus_config.as_ref(), cli.common.bus_url.as_deref()).await?;
+            let kube = match kube_client().await {
+                Ok(client) => KubeTarget::Client(client),
+                Err(e) => KubeTarget::Unavailable(format!("no Kubernetes API: {e:#}")),
+            };
+            let executor = Executor::new(TriggerContext {
+                sensor: name.clone(),
+                namespace,
+                secrets: Arc::new(FileSecrets {
+                    root: FileSecrets::DEFAULT_ROOT.into(),
+                }),
+                kube,
+                http: reqwest::Client::builder()
+                    .build()
+                    .context("building the HTTP client")?,
+                sink: Arc::new(LogSink),
+            });
+            let runner = SensorRunner {
+                sensor,
+                bus,
+                executor: Arc::new(executor),
+                loader: Arc::new(argo_events_runtime::sources::ClusterSourceLoader::default()),
+                metrics,
+                observer: Arc::new(LogObserver),
+                options: Options::default(),
+            };
+            ready.store(true, Ordering::SeqCst);
+            let result = runner.run(shutdown.clone()).await;
+            shutdown.cancel();
+            let _ = admin.await;
+            result.context("Sensor stopped")
+        }
+    }
+}
+
+async fn kube_client() -> anyhow::Result<kube::Client> {
+    let mut config = kube::Config::infer().await?;
+    // The Sensor's retryStrategy decides about retries, not the client.
+    config.default_retry = false;
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

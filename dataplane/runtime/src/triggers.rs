@@ -466,3 +466,16 @@ fn qualified(namespace: Option<&str>, name: &str) -> String {
         _ => name.to_owned(),
     }
 }
+
+/// An [`ActionSink`] for pods: log messages and printed resources go to the log.
+pub struct LogSink;
+
+impl ActionSink for LogSink {
+    fn log(&self, trigger: &str, message: &str) {
+        tracing::info!(trigger, message, "log trigger");
+    }
+
+    fn print_resource(&self, trigger: &str, operation: &str, resource: &serde_json::Value) {
+        tracing::info!(trigger, operation, resource = %resource, "resource (print mode)");
+    }
+}

@@ -1,0 +1,90 @@
+//! Where a pod's object and bus configuration come from: upstream's environment variables
+//! (`EVENTSOURCE_OBJECT` / `SENSOR_OBJECT`: base64 JSON of the object; `EVENTBUS_CONFIG`: base64
+//! JSON of the EventBus `status.config`) or a manifest file.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use argo_events_api::manifest::{self, DocKind};
+use argo_events_api::{BusConfig, EventSource, Sensor, gocompat};
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+
+/// Env var holding the EventSource of an EventSource pod.
+pub const EVENTSOURCE_OBJECT: &str = "EVENTSOURCE_OBJECT";
+/// Env var holding the Sensor of a Sensor pod.
+pub const SENSOR_OBJECT: &str = "SENSOR_OBJECT";
+/// Env var holding the EventBus client configuration.
+pub const EVENTBUS_CONFIG: &str = "EVENTBUS_CONFIG";
+
+/// Decodes base64 JSON with upstream's decoding rules; unknown fields are logged.
+pub fn decode_b64_object<T: DeserializeOwned>(what: &str, b64: &str) -> anyhow::Result<T> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .with_context(|| format!("{what} is not base64"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{what} is not JSON"))?;
+    let decoded = gocompat::from_value::<T>(&value).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    for path in decoded.unknown_fields {
+        tracing::warn!(object = what, field = %path, "unknown field ignored");
+    }
+    Ok(decoded.value)
+}
+
+/// Reads the one object of kind `kind` from a manifest file.
+pub fn object_from_file<T: DeserializeOwned>(path: &Path, kind: &'static str) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = path.display().to_string();
+    let (docs, err) = manifest::parse_documents(&file, &text);
+    if let Some(err) = err {
+        bail!("{err}");
+    }
+    let found: Vec<_> = docs
+        .iter()
+        .filter(|d| manifest::classify(&d.value) == DocKind::Ours(kind))
+        .collect();
+    let doc = match found.as_slice() {
+        [one] => one,
+        [] => bail!("{file}: no argoproj.io/v1alpha1 {kind} found"),
+        _ => bail!("{file}: {} {kind}s found; expected one", found.len()),
+    };
+    let decoded = gocompat::from_value::<T>(&doc.value)
+        .map_err(|e| anyhow::anyhow!("{file}#{}: {kind}: {e}", doc.index))?;
+    for path in decoded.unknown_fields {
+        tracing::warn!(file = %file, field = %path, "unknown field ignored");
+    }
+    Ok(decoded.value)
+}
+
+/// The EventSource from `-f FILE` or `EVENTSOURCE_OBJECT`.
+pub fn event_source(file: Option<&Path>) -> anyhow::Result<EventSource> {
+    match file {
+        Some(f) => object_from_file(f, "EventSource"),
+        None => decode_b64_object(
+            EVENTSOURCE_OBJECT,
+            &std::env::var(EVENTSOURCE_OBJECT)
+                .with_context(|| format!("neither -f nor {EVENTSOURCE_OBJECT} given"))?,
+        ),
+    }
+}
+
+/// The Sensor from `-f FILE` or `SENSOR_OBJECT`.
+pub fn sensor(file: Option<&Path>) -> anyhow::Result<Sensor> {
+    match file {
+        Some(f) => object_from_file(f, "Sensor"),
+        None => decode_b64_object(
+            SENSOR_OBJECT,
+            &std::env::var(SENSOR_OBJECT)
+                .with_context(|| format!("neither -f nor {SENSOR_OBJECT} given"))?,
+        ),
+    }
+}
+
+/// The bus configuration from `EVENTBUS_CONFIG`, if set.
+pub fn bus_config_from_env() -> anyhow::Result<Option<BusConfig>> {
+    match std::env::var(EVENTBUS_CONFIG) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(decode_b64_object(EVENTBUS_CONFIG, &v)?)),
+        _ => Ok(None),
+    }
+}

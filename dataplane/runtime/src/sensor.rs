@@ -1,0 +1,685 @@
+//! The Sensor loop: one task per trigger, pulling its dependencies' events from the bus,
+//! running the engine, executing what fires, and acknowledging an event only once everything
+//! it caused is done: a trigger that succeeded, or condition state safely written to the
+//! Sensor's key-value bucket. A crash anywhere before the ack means redelivery: at least once.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use argo_events_api::cloudevent::Event;
+use argo_events_api::defaults::{EffectiveBackoff, effective_retry};
+use argo_events_api::{RateLimit, Sensor, Trigger};
+use argo_events_bus::{Delivery, EventBus, KeyValue, Subscription, naming};
+use argo_events_engine::machine::{DependencyVerdict, StoredEvent, TriggerState, TriggerVerdict};
+use argo_events_engine::render::{self, Rendered, SourceLoader};
+use argo_events_engine::{Command, SensorMachine, State};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::SensorMetrics;
+use crate::triggers::{Executor, TriggerError};
+
+/// Hears about what the Sensor does (the `run` command prints it; pods log it).
+pub trait SensorObserver: Send + Sync {
+    /// An event reached a trigger's dependencies.
+    fn event(&self, trigger: &str, event: &Event, verdicts: &[DependencyVerdict]);
+    /// The engine's decision for a trigger on that event.
+    fn decision(&self, verdict: &TriggerVerdict);
+    /// A trigger ran.
+    fn executed(&self, trigger: &str, result: &Result<String, String>);
+}
+
+/// Logs through `tracing`.
+pub struct LogObserver;
+
+impl SensorObserver for LogObserver {
+    fn event(&self, trigger: &str, event: &Event, verdicts: &[DependencyVerdict]) {
+        for v in verdicts {
+            tracing::info!(trigger, event_id = %event.id, dependency = %v.name, matched = v.matched, reason = %v.reason, "event");
+        }
+    }
+    fn decision(&self, v: &TriggerVerdict) {
+        tracing::info!(trigger = %v.name, fired = v.fired, reason = %v.reason, "decision");
+    }
+    fn executed(&self, trigger: &str, result: &Result<String, String>) {
+        match result {
+            Ok(summary) => tracing::info!(trigger, %summary, "trigger succeeded"),
+            Err(error) => tracing::warn!(trigger, %error, "trigger failed"),
+        }
+    }
+}
+
+/// Tuning of the loop.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Messages per fetch.
+    pub batch: usize,
+    /// Longest wait of one fetch.
+    pub fetch_wait: Duration,
+    /// Events with an id seen within this window are acknowledged without running again.
+    pub dedupe_window: Duration,
+    /// How often `in_progress` is sent while a trigger runs.
+    pub heartbeat: Duration,
+    /// A retryable failure is redelivered at most this many times before it is given up.
+    pub max_deliveries: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            batch: 16,
+            fetch_wait: Duration::from_secs(1),
+            dedupe_window: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(5),
+            max_deliveries: 5,
+        }
+    }
+}
+
+/// Everything a Sensor needs to run.
+pub struct SensorRunner {
+    /// The Sensor.
+    pub sensor: Sensor,
+    /// The bus.
+    pub bus: Arc<dyn EventBus>,
+    /// Runs triggers.
+    pub executor: Arc<Executor>,
+    /// Reads trigger sources that are not inline.
+    pub loader: Arc<dyn SourceLoader + Send + Sync>,
+    /// Metrics.
+    pub metrics: Arc<SensorMetrics>,
+    /// Sees decisions.
+    pub observer: Arc<dyn SensorObserver>,
+    /// Tuning.
+    pub options: Options,
+}
+
+/// A runtime failure of the Sensor as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    /// The bus failed.
+    #[error("trigger {trigger}: {source}")]
+    Bus {
+        /// Which trigger's loop.
+        trigger: String,
+        /// The bus error.
+        #[source]
+        source: argo_events_bus::BusError,
+    },
+    /// The Sensor cannot run as written.
+    #[error("Sensor {sensor}: {reason}")]
+    Invalid {
+        /// Sensor name.
+        sensor: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl SensorRunner {
+    /// Runs every trigger until `shutdown`; returns the first fatal error.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SensorError> {
+        let name = self.sensor.metadata.name.clone().unwrap_or_default();
+        let machine_problems = SensorMachine::new(&self.sensor).problems();
+        for p in &machine_problems {
+            tracing::error!(sensor = %name, problem = %p, "this part of the Sensor will never match or fire");
+        }
+        let kv: Arc<dyn KeyValue> = Arc::from(
+            self.bus
+                .key_value(&naming::kv_bucket(&name))
+                .await
+                .map_err(|source| SensorError::Bus {
+                    trigger: String::new(),
+                    source,
+                })?,
+        );
+        let runner = Arc::new(self);
+        let mut tasks = tokio::task::JoinSet::new();
+        for trigger in runner.sensor.spec.triggers.clone() {
+            let runner = runner.clone();
+            let kv = kv.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { runner.run_trigger(trigger, kv, shutdown).await });
+        }
+        let mut result = Ok(());
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    shutdown.cancel();
+                    if result.is_ok() {
+                        result = Err(e);
+                    }
+                }
+                Err(join) => {
+                    shutdown.cancel();
+                    if result.is_ok() {
+                        result = Err(SensorError::Invalid {
+                            sensor: name.clone(),
+                            reason: format!("a trigger task stopped: {join}"),
+                        });
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    async fn run_trigger(
+        self: Arc<Self>,
+        trigger: Trigger,
+        kv: Arc<dyn KeyValue>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SensorError> {
+        let sensor_name = self.sensor.metadata.name.clone().unwrap_or_default();
+        let trigger_name = trigger
+            .template
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        let bus_err = |source| SensorError::Bus {
+            trigger: trigger_name.clone(),
+            source,
+        };
+        // One engine per trigger, so each trigger acknowledges its own deliveries.
+        let mut single = self.sensor.clone();
+        single.spec.triggers = vec![trigger.clone()];
+        let machine = SensorMachine::new(&single);
+        let deps = trigger_dependencies(&single, &trigger);
+        let mut state = load_state(kv.as_ref(), &trigger_name, &expression_of(&trigger), &deps)
+            .await
+            .map_err(bus_err)?;
+
+        let (tx, mut rx) = mpsc::channel::<(String, Delivery)>(self.options.batch * 2);
+        let mut fetchers = tokio::task::JoinSet::new();
+        for dep in single
+            .spec
+            .dependencies
+            .iter()
+            .filter(|d| deps.contains(&d.name))
+        {
+            let subscription = Subscription {
+                sensor: sensor_name.clone(),
+                trigger: trigger_name.clone(),
+                dependency: dep.name.clone(),
+                event_source: dep.event_source_name.clone(),
+                event_name: dep.event_name.clone(),
+            };
+            let mut consumer = self.bus.subscribe(&subscription).await.map_err(bus_err)?;
+            let tx = tx.clone();
+            let shutdown = shutdown.clone();
+            let options = self.options.clone();
+            let dep_name = dep.name.clone();
+            fetchers.spawn(async move {
+                loop {
+                    let batch = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        b = consumer.fetch(options.batch, options.fetch_wait) => b,
+                    };
+                    match batch {
+                        Ok(deliveries) => {
+                            for d in deliveries {
+                                if tx.send((dep_name.clone(), d)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(argo_events_bus::BusError::BadMessage { sequence, reason }) => {
+                            tracing::error!(dependency = %dep_name, sequence, %reason, "skipping a message that is not a CloudEvent");
+                        }
+                        Err(e) => {
+                            tracing::warn!(dependency = %dep_name, error = %e, "fetch failed; retrying");
+                            tokio::select! {
+                                _ = shutdown.cancelled() => return,
+                                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        drop(tx);
+
+        let mut seen = Dedupe::new(self.options.dedupe_window);
+        let mut limiter = trigger.rate_limit.as_ref().map(RateLimiter::new);
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                n = rx.recv() => n,
+            };
+            let Some((dep, delivery)) = next else { break };
+            if seen.contains(&delivery.event.id) {
+                tracing::debug!(trigger = %trigger_name, event_id = %delivery.event.id, "duplicate event acknowledged");
+                ack(&delivery).await;
+                continue;
+            }
+            let snapshot = state.clone();
+            let now = Utc::now();
+            let outcome = match machine.on_event(
+                &mut state,
+                &delivery.event,
+                Some(&dep),
+                now,
+                self.loader.as_ref(),
+            ) {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(trigger = %trigger_name, error = %e, "routing failed");
+                    ack(&delivery).await;
+                    continue;
+                }
+            };
+            self.observer
+                .event(&trigger_name, &delivery.event, &outcome.dependencies);
+            for v in &outcome.triggers {
+                self.observer.decision(v);
+            }
+            let settled = self
+                .carry_out(
+                    &trigger,
+                    &trigger_name,
+                    &outcome.commands,
+                    &delivery,
+                    limiter.as_mut(),
+                    &kv,
+                    &state,
+                )
+                .await;
+            match settled {
+                Settle::Ack => {
+                    seen.insert(&delivery.event.id);
+                    ack(&delivery).await;
+                }
+                Settle::Redeliver(delay) => {
+                    state = snapshot;
+                    if let Err(e) = delivery.acker.nak(Some(delay)).await {
+                        tracing::warn!(trigger = %trigger_name, error = %e, "nak failed; the bus redelivers after its ack wait");
+                    }
+                }
+            }
+        }
+        fetchers.abort_all();
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn carry_out(
+        &self,
+        trigger: &Trigger,
+        trigger_name: &str,
+        commands: &[Command],
+        delivery: &Delivery,
+        limiter: Option<&mut RateLimiter>,
+        kv: &Arc<dyn KeyValue>,
+        state: &State,
+    ) -> Settle {
+        let mut limiter = limiter;
+        for command in commands {
+            match command {
+                Command::Persist { trigger: t } | Command::Reset { trigger: t, .. } => {
+                    if let Err(e) = persist_trigger(
+                        kv.as_ref(),
+                        t,
+                        state.triggers.get(t),
+                        &trigger_dependencies(&self.sensor, trigger),
+                    )
+                    .await
+                    {
+                        tracing::warn!(trigger = %t, error = %e, "could not persist condition state; redelivering");
+                        return Settle::Redeliver(Duration::from_secs(1));
+                    }
+                }
+                Command::Fire {
+                    events, rendered, ..
+                } => {
+                    if let Some(l) = limiter.as_deref_mut() {
+                        l.wait().await;
+                    }
+                    let result = self
+                        .with_heartbeat(
+                            delivery,
+                            self.execute_with_retry(trigger, trigger_name, rendered, events),
+                        )
+                        .await;
+                    match result {
+                        Ok(()) => {}
+                        Err(e)
+                            if e.is_retryable()
+                                && delivery.delivered < self.options.max_deliveries =>
+                        {
+                            tracing::warn!(trigger = %trigger_name, error = %e, delivered = delivery.delivered, "trigger failed; the event will be redelivered");
+                            return Settle::Redeliver(Duration::from_secs(
+                                2u64.pow(delivery.delivered.min(6) as u32),
+                            ));
+                        }
+                        Err(e) => {
+                            self.dead_letter(trigger, trigger_name, events, &e).await;
+                        }
+                    }
+                }
+                Command::Fail { error, .. } => {
+                    self.metrics.action_failed(trigger_name);
+                    self.observer.executed(trigger_name, &Err(error.clone()));
+                }
+                Command::Ack => {}
+            }
+        }
+        Settle::Ack
+    }
+
+    /// Runs `work` while telling the bus every `heartbeat` that the delivery is still being
+    /// handled, so a slow trigger is not redelivered to another consumer meanwhile.
+    async fn with_heartbeat<T>(
+        &self,
+        delivery: &Delivery,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(work);
+        let mut ticker = tokio::time::interval(self.options.heartbeat);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = ticker.tick() => {
+                    if let Err(e) = delivery.acker.in_progress().await {
+                        tracing::debug!(event_id = %delivery.event.id, error = %e, "in-progress heartbeat failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn execute_with_retry(
+        &self,
+        trigger: &Trigger,
+        trigger_name: &str,
+        rendered: &Rendered,
+        events: &BTreeMap<String, Event>,
+    ) -> Result<(), TriggerError> {
+        let backoff = effective_retry(trigger.retry_strategy.as_ref()).unwrap_or_else(|e| {
+            tracing::warn!(trigger = %trigger_name, error = %e, "retryStrategy cannot be read; one attempt");
+            EffectiveBackoff::ONCE
+        });
+        let steps = backoff.steps.max(1);
+        let mut wait = backoff.duration;
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let result = self
+                .executor
+                .execute(trigger_name, rendered, events, trigger.policy.as_ref())
+                .await;
+            self.metrics
+                .action_duration(trigger_name, started.elapsed());
+            match result {
+                Ok(r) => {
+                    self.metrics.action_triggered(trigger_name);
+                    self.observer.executed(trigger_name, &Ok(r.summary));
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.metrics.action_failed(trigger_name);
+                    self.observer.executed(trigger_name, &Err(e.to_string()));
+                    if !(e.is_retryable() && attempt < steps) {
+                        if trigger.retry_strategy.is_some() {
+                            self.metrics.action_retries_failed(trigger_name);
+                        }
+                        return Err(e);
+                    }
+                    tokio::time::sleep(jittered(wait, backoff.jitter)).await;
+                    wait = wait.mul_f64(backoff.factor.max(1.0));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        trigger: &Trigger,
+        trigger_name: &str,
+        events: &BTreeMap<String, Event>,
+        error: &TriggerError,
+    ) {
+        let Some(dlq) = trigger.dlq_trigger.as_deref() else {
+            tracing::error!(trigger = %trigger_name, %error, "trigger failed for good; no dlqTrigger, the event is acknowledged");
+            return;
+        };
+        let dlq_name = dlq
+            .template
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| format!("{trigger_name}-dlq"));
+        match render::render(dlq, events, self.loader.as_ref()) {
+            Ok(rendered) => {
+                if let Err(e) = self
+                    .execute_with_retry(dlq, &dlq_name, &rendered, events)
+                    .await
+                {
+                    tracing::error!(trigger = %trigger_name, dlq = %dlq_name, error = %e, "dlqTrigger failed too");
+                }
+            }
+            Err(e) => {
+                tracing::error!(trigger = %trigger_name, dlq = %dlq_name, error = %e, "dlqTrigger cannot be rendered")
+            }
+        }
+    }
+}
+
+enum Settle {
+    Ack,
+    Redeliver(Duration),
+}
+
+async fn ack(delivery: &Delivery) {
+    if let Err(e) = delivery.acker.ack().await {
+        tracing::warn!(event_id = %delivery.event.id, error = %e, "ack failed; the event may be redelivered");
+    }
+}
+
+fn jittered(wait: Duration, jitter: f64) -> Duration {
+    if jitter <= 0.0 {
+        return wait;
+    }
+    wait.mul_f64(1.0 + rand::random::<f64>() * jitter)
+}
+
+/// The dependencies a trigger listens to: those its conditions name (all without conditions).
+pub fn trigger_dependencies(sensor: &Sensor, trigger: &Trigger) -> Vec<String> {
+    let all: Vec<String> = sensor
+        .spec
+        .dependencies
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let conditions = trigger
+        .template
+        .as_ref()
+        .map(|t| t.conditions.trim())
+        .unwrap_or_default();
+    if conditions.is_empty() {
+        return all;
+    }
+    match argo_events_engine::conditions::Conditions::parse(conditions) {
+        Ok(c) => c
+            .names()
+            .into_iter()
+            .filter(|n| all.iter().any(|a| a == n))
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn expression_of(trigger: &Trigger) -> String {
+    trigger
+        .template
+        .as_ref()
+        .map(|t| t.conditions.clone())
+        .unwrap_or_default()
+}
+
+/// Reads a trigger's stored condition state. When the stored conditions differ from the
+/// current ones the old state no longer means anything: it is purged, as upstream does.
+async fn load_state(
+    kv: &dyn KeyValue,
+    trigger: &str,
+    expression: &str,
+    deps: &[String],
+) -> Result<State, argo_events_bus::BusError> {
+    let expression_key = naming::kv_expression_key(trigger);
+    let stored_expression = kv.get(&expression_key).await?;
+    let prefix = format!("{trigger}/");
+    if stored_expression.as_deref() != Some(expression.as_bytes()) {
+        for key in kv.keys().await? {
+            if key.starts_with(&prefix) {
+                kv.delete(&key).await?;
+            }
+        }
+        kv.put(
+            &expression_key,
+            Bytes::copy_from_slice(expression.as_bytes()),
+        )
+        .await?;
+        return Ok(State::default());
+    }
+    let mut ts = TriggerState::default();
+    for dep in deps {
+        let Some(raw) = kv.get(&naming::kv_dependency_key(trigger, dep)).await? else {
+            continue;
+        };
+        match decode_stored(&raw) {
+            Ok(stored) => {
+                ts.events.insert(dep.clone(), stored);
+            }
+            Err(e) => {
+                tracing::warn!(trigger, dependency = %dep, error = %e, "dropping unreadable stored state")
+            }
+        }
+    }
+    let mut state = State::default();
+    if !ts.events.is_empty() {
+        state.triggers.insert(trigger.to_owned(), ts);
+    }
+    Ok(state)
+}
+
+/// Upstream's stored-event layout: `{"StreamSeq","ConsumerSeq","Timestamp","Event"}`.
+fn encode_stored(stored: &StoredEvent) -> Bytes {
+    Bytes::from(
+        json!({
+            "StreamSeq": 0,
+            "ConsumerSeq": 0,
+            "Timestamp": stored.stored_at.to_rfc3339(),
+            "Event": stored.event.to_cloudevent(),
+        })
+        .to_string(),
+    )
+}
+
+fn decode_stored(raw: &[u8]) -> Result<StoredEvent, String> {
+    let v: Value = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+    let stored_at = v
+        .get("Timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or("no Timestamp")?;
+    let event =
+        Event::from_cloudevent(v.get("Event").ok_or("no Event")?).map_err(|e| e.to_string())?;
+    Ok(StoredEvent { event, stored_at })
+}
+
+/// Writes a trigger's state: present dependencies put, absent ones deleted.
+async fn persist_trigger(
+    kv: &dyn KeyValue,
+    trigger: &str,
+    state: Option<&TriggerState>,
+    deps: &[String],
+) -> Result<(), argo_events_bus::BusError> {
+    for dep in deps {
+        let key = naming::kv_dependency_key(trigger, dep);
+        match state.and_then(|s| s.events.get(dep)) {
+            Some(stored) => kv.put(&key, encode_stored(stored)).await?,
+            None => kv.delete(&key).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Remembers event ids for a while (upstream keeps a one-minute window per trigger).
+struct Dedupe {
+    window: Duration,
+    order: VecDeque<(Instant, String)>,
+    ids: HashMap<String, Instant>,
+}
+
+impl Dedupe {
+    fn new(window: Duration) -> Self {
+        Dedupe {
+            window,
+            order: VecDeque::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    fn expire(&mut self) {
+        let now = Instant::now();
+        while let Some((at, id)) = self.order.front() {
+            if now.duration_since(*at) < self.window {
+                break;
+            }
+            if self.ids.get(id) == Some(at) {
+                self.ids.remove(id);
+            }
+            self.order.pop_front();
+        }
+    }
+
+    fn contains(&mut self, id: &str) -> bool {
+        self.expire();
+        !id.is_empty() && self.ids.contains_key(id)
+    }
+
+    fn insert(&mut self, id: &str) {
+        if id.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        self.ids.insert(id.to_owned(), now);
+        self.order.push_back((now, id.to_owned()));
+    }
+}
+
+/// `rateLimit`: at most `requestsPerUnit` executions per unit, spaced evenly.
+struct RateLimiter {
+    interval: Duration,
+    next: Instant,
+}
+
+impl RateLimiter {
+    fn new(limit: &RateLimit) -> Self {
+        let unit = match limit.unit.as_str() {
+            "Minute" => Duration::from_secs(60),
+            "Hour" => Duration::from_secs(3600),
+            _ => Duration::from_secs(1),
+        };
+        let per_unit = limit.requests_per_unit.max(1) as u32;
+        RateLimiter {
+            interval: unit / per_unit,
+            next: Instant::now(),
+        }
+    }
+
+    async fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep(self.next - now).await;
+        }
+        self.next = self.next.max(now) + self.interval;
+    }
+}
