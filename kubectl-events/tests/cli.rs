@@ -447,3 +447,128 @@ cases:
     let out = run(&["test", typo.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Reads the child's stdout on a thread, so the test can wait for lines with a deadline.
+fn line_reader(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.iter().any(|l| l.contains(needle)) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "no line containing {needle:?} within 20 s; output so far:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+fn post(port: u16, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the webhook");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST /push HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer
+}
+
+#[test]
+fn run_serves_the_quickstart_pipeline_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = quickstart();
+    let port = free_port();
+    let es = std::fs::read_to_string(q.join("eventsource.yaml")).expect("eventsource");
+    write(
+        dir.path(),
+        "eventsource.yaml",
+        &es.replace("\"12000\"", &format!("\"{port}\"")),
+    );
+    std::fs::copy(q.join("sensor.yaml"), dir.path().join("sensor.yaml")).expect("copy sensor");
+    let mut child = Command::new(BIN)
+        .args(["run", "-f", dir.path().to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let rx = line_reader(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    wait_for(&rx, &mut seen, "running; Ctrl-C stops");
+
+    let answer = post(port, r#"{"ref":"refs/heads/main","after":"0123abcd"}"#);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    wait_for(&rx, &mut seen, "trigger build: would submit:");
+    wait_for(&rx, &mut seen, "value: 0123abcd");
+    wait_for(&rx, &mut seen, "trigger build: done:");
+
+    let answer = post(port, r#"{"ref":"refs/heads/feature/x","after":"ffff"}"#);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    wait_for(&rx, &mut seen, "does not match \"^refs/heads/main$\"");
+
+    // Ctrl-C: SIGINT stops every task and the process exits 0.
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("run did not stop within 15 s of SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn run_refuses_unsupported_event_sources_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "kafka.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: EventSource\nmetadata: {name: k}\nspec:\n  kafka:\n    orders: {url: \"kafka:9092\", topic: orders, partition: \"0\"}\n",
+    );
+    let out = run(&["run", "-f", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the kafka source kind is not supported yet (events: orders)"),
+        "{err}"
+    );
+}
