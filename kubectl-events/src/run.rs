@@ -242,7 +242,9 @@ pub async fn run(
     // Sensors subscribe before sources start, so no event published at start-up is missed.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
+    let mut ports: Vec<u16> = Vec::new();
     for es in sources {
+        ports.extend(http_ports(&es));
         let name = es.metadata.name.clone().unwrap_or_default();
         for (kind, event) in es.spec.event_names() {
             let detail = match kind {
@@ -275,6 +277,7 @@ pub async fn run(
                 .map_err(anyhow::Error::from)
         });
     }
+    wait_for_listeners(&ports).await;
     printer.line("running; Ctrl-C stops");
     let on_signal = shutdown.clone();
     let signal_printer = printer.clone();
@@ -300,6 +303,39 @@ pub async fn run(
         shutdown.cancel();
     }
     Ok(code)
+}
+
+/// The ports HTTP-based sources listen on.
+fn http_ports(es: &EventSource) -> Vec<u16> {
+    let spec = &es.spec;
+    let mut ports: Vec<&str> = spec.webhook.values().map(|w| w.port.as_str()).collect();
+    ports.extend(
+        spec.github
+            .values()
+            .filter_map(|g| g.webhook.as_ref())
+            .map(|w| w.port.as_str()),
+    );
+    ports.extend(
+        spec.gitlab
+            .values()
+            .filter_map(|g| g.webhook.as_ref())
+            .map(|w| w.port.as_str()),
+    );
+    ports.iter().filter_map(|p| p.parse().ok()).collect()
+}
+
+/// Waits (at most 5 s) until every HTTP source accepts connections, so "running" means it.
+async fn wait_for_listeners(ports: &[u16]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    for port in ports {
+        while tokio::net::TcpStream::connect(("127.0.0.1", *port))
+            .await
+            .is_err()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 async fn kube_client(kube: &KubeArgs) -> anyhow::Result<kube::Client> {

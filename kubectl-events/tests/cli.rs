@@ -47,32 +47,66 @@ spec:
 "#;
 
 #[test]
-fn lint_over_the_upstream_examples_exits_0() {
+fn lint_over_the_upstream_examples_reports_the_two_sensors_upstream_rejects() {
     let corpus = corpus();
     let out = run(&["lint", corpus.to_str().expect("utf-8 path")]);
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}{}",
         stdout(&out),
         String::from_utf8_lossy(&out.stderr)
     );
     let text = stdout(&out);
     assert!(
-        text.contains("129 object(s) checked: 0 error(s), 11 warning(s)"),
+        text.contains("129 object(s) checked: 2 error(s), 11 warning(s)"),
         "{text}"
     );
     assert!(text.contains("! warning"), "{text}");
+    assert!(
+        text.contains("spec.triggers[0].template.http.url: template http-trigger is invalid, server URL is not specified [upstream]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn lint_over_every_example_upstream_accepts_exits_0() {
+    let corpus = corpus();
+    let mut paths: Vec<PathBuf> = ["eventbus", "event-sources", "sensors", "rbac"]
+        .iter()
+        .map(|d| corpus.join(d))
+        .collect();
+    for entry in std::fs::read_dir(corpus.join("tutorials")).expect("tutorials") {
+        let path = entry.expect("entry").path();
+        if path.file_name().is_some_and(|n| n != "09-http-trigger") {
+            paths.push(path);
+        }
+    }
+    let tutorial = corpus.join("tutorials/09-http-trigger");
+    for name in [
+        "http-server.yaml",
+        "http-server-svc.yaml",
+        "minio-event-source.yaml",
+    ] {
+        paths.push(tutorial.join(name));
+    }
+    let mut args = vec!["lint".to_owned()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 error(s)"), "{text}");
 }
 
 #[test]
 fn lint_json_is_an_array_of_findings() {
     let corpus = corpus();
     let out = run(&["lint", "-o", "json", corpus.to_str().expect("utf-8 path")]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let findings = findings.as_array().expect("an array");
-    assert_eq!(findings.len(), 11);
+    assert_eq!(findings.len(), 13);
     for f in findings {
         for key in [
             "file",
@@ -87,7 +121,12 @@ fn lint_json_is_an_array_of_findings() {
         ] {
             assert!(f.get(key).is_some(), "{key} missing in {f}");
         }
-        assert_eq!(f["severity"], "warning");
+        let expected = if f["rule"] == "upstream" {
+            "error"
+        } else {
+            "warning"
+        };
+        assert_eq!(f["severity"], expected, "{f}");
     }
 }
 
@@ -244,9 +283,10 @@ fn kubectl_discovers_the_plugin_as_argo_events() {
             corpus.to_str().expect("utf-8"),
         ],
     );
+    // kubectl passes the plugin's exit code through: 1, the two Sensors upstream rejects.
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -2,7 +2,10 @@
 //! snapshot of cluster facts. The admission server and `kubectl argo events lint` both call
 //! them, so a denial and a lint finding say the same thing.
 //!
-//! So far: decoding with upstream's rules ([`lint`]). Upstream's structural rules, naming,
-//! references, RBAC and policies come with the admission issue.
+//! So far: decoding with upstream's rules and upstream's structural validation of each kind
+//! ([`validate`]), both reported by [`lint`]. Naming, references, RBAC and policies come with
+//! the admission issue.
+#![warn(missing_docs)]
 
 pub mod lint;
+pub mod validate;

@@ -1,9 +1,12 @@
 //! Findings over manifest documents: the stable format `lint` prints and the admission server
 //! turns into denials and warnings.
 
-use argo_events_api::gocompat::DecodeError;
-use argo_events_api::manifest::{self, DocKind, Document, ManifestError};
+use argo_events_api::gocompat::{DecodeError, Decoded};
+use argo_events_api::manifest::{self, DocKind, Document, ManifestError, Object};
+use argo_events_api::{EventBus, Sensor};
 use serde::Serialize;
+
+use crate::validate::{self, FieldError};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -27,6 +30,9 @@ pub mod rule {
     pub const DECODE: &str = "decode";
     /// A field that matches nothing in the API; upstream ignores it silently.
     pub const UNKNOWN_FIELD: &str = "unknown-field";
+    /// The object decodes but breaks one of upstream's validation rules, so upstream's
+    /// controller (and admission webhook) would refuse it.
+    pub const UPSTREAM: &str = "upstream";
 }
 
 /// One finding, in the format `lint -o json` prints.
@@ -82,10 +88,33 @@ pub struct Options {
 
 /// Lints parsed documents and the parse errors met while reading them. Documents of other kinds
 /// (Roles, Workflows, …) produce no findings of their own.
+///
+/// Every object that decodes is also validated with upstream's rules ([`validate`]); a Sensor
+/// is validated against the EventBus among `docs` that it names (`eventBusName`, `default` when
+/// empty) in its namespace, or without one when there is none.
 pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -> Vec<Finding> {
     let ns = opts.namespace.as_deref();
     let mut findings: Vec<Finding> = parse_errors.iter().map(parse_finding).collect();
-    for doc in docs {
+    // Each document of our kinds, decoded once.
+    let decoded: Vec<Option<Result<Decoded<Object>, DecodeError>>> = docs
+        .iter()
+        .map(|doc| match manifest::classify(&doc.value) {
+            DocKind::Ours(_) => manifest::decode_object(&doc.value),
+            _ => None,
+        })
+        .collect();
+    let buses: Vec<(Option<&str>, &EventBus)> = docs
+        .iter()
+        .zip(&decoded)
+        .filter_map(|(doc, object)| match object {
+            Some(Ok(Decoded {
+                value: Object::EventBus(bus),
+                ..
+            })) => Some((doc.namespace().or(ns), bus.as_ref())),
+            _ => None,
+        })
+        .collect();
+    for (doc, object) in docs.iter().zip(&decoded) {
         match manifest::classify(&doc.value) {
             DocKind::Foreign => {}
             DocKind::Untyped => findings.push(Finding {
@@ -103,24 +132,78 @@ pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -
                 ),
                 ..Finding::for_doc(doc, ns, Severity::Error, rule::API_VERSION)
             }),
-            DocKind::Ours(_) => findings.extend(decode_findings(doc, ns)),
+            DocKind::Ours(_) => {
+                let Some(result) = object else { continue };
+                findings.extend(findings_of_decoding(doc, ns, result));
+                if let Ok(decoded) = result {
+                    let bus = |sensor: &Sensor| sensor_bus(sensor, doc.namespace().or(ns), &buses);
+                    findings.extend(validation_findings(doc, &decoded.value, ns, bus));
+                }
+            }
         }
     }
     findings
+}
+
+/// The EventBus a Sensor in `namespace` uses, among the given ones.
+fn sensor_bus<'a>(
+    sensor: &Sensor,
+    namespace: Option<&str>,
+    buses: &[(Option<&str>, &'a EventBus)],
+) -> Option<&'a EventBus> {
+    let name = sensor.spec.effective_event_bus_name();
+    buses
+        .iter()
+        .find(|(bus_ns, bus)| *bus_ns == namespace && bus.metadata.name.as_deref() == Some(name))
+        .map(|(_, bus)| *bus)
+}
+
+/// The findings of upstream's validation rules for one decoded object; `bus` finds a Sensor's
+/// EventBus (`None` when unknown, which skips the rules that need it).
+pub fn validation_findings<'a>(
+    doc: &Document,
+    object: &Object,
+    namespace: Option<&str>,
+    bus: impl FnOnce(&Sensor) -> Option<&'a EventBus>,
+) -> Vec<Finding> {
+    let errors = match object {
+        Object::EventBus(b) => validate::validate_event_bus(b),
+        Object::EventSource(es) => validate::validate_event_source(es),
+        Object::Sensor(s) => validate::validate_sensor(s, bus(s)),
+    };
+    errors
+        .into_iter()
+        .map(|FieldError { path, message }| Finding {
+            path,
+            message,
+            ..Finding::for_doc(doc, namespace, Severity::Error, rule::UPSTREAM)
+        })
+        .collect()
 }
 
 /// The decode and unknown-field findings for one of the three kinds.
 pub fn decode_findings(doc: &Document, namespace: Option<&str>) -> Vec<Finding> {
     match manifest::decode_object(&doc.value) {
         None => Vec::new(),
-        Some(Err(DecodeError { path, message })) => vec![Finding {
-            path,
-            message,
+        Some(result) => findings_of_decoding(doc, namespace, &result),
+    }
+}
+
+fn findings_of_decoding(
+    doc: &Document,
+    namespace: Option<&str>,
+    result: &Result<Decoded<Object>, DecodeError>,
+) -> Vec<Finding> {
+    match result {
+        Err(DecodeError { path, message }) => vec![Finding {
+            path: path.clone(),
+            message: message.clone(),
             ..Finding::for_doc(doc, namespace, Severity::Error, rule::DECODE)
         }],
-        Some(Ok(decoded)) => decoded
+        Ok(decoded) => decoded
             .unknown_fields
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|path| Finding {
                 message: format!(
                     "unknown field {path:?}: upstream ignores it, so it has no effect"
@@ -189,6 +272,105 @@ mod tests {
         assert_eq!(f.namespace.as_deref(), Some("argo-events"));
         assert_eq!(f.name.as_deref(), Some("webhook"));
         assert_eq!((f.file.as_str(), f.document), ("f.yaml", 3));
+    }
+
+    #[test]
+    fn objects_that_decode_are_validated_with_upstreams_rules() {
+        let findings = lint_one(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+            "metadata": {"name": "webhook", "namespace": "argo-events"},
+            "spec": {"webhook": {"push": {"port": "12000", "method": "POST"}}},
+        }));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let f = &findings[0];
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.rule, rule::UPSTREAM);
+        assert_eq!(f.path, "spec.webhook.push.endpoint");
+        assert_eq!(f.message, "endpoint can't be empty");
+        assert_eq!(f.name.as_deref(), Some("webhook"));
+
+        // An object that does not decode is not validated: the decode error says it all.
+        let findings = lint_one(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+            "metadata": {"name": "webhook"},
+            "spec": {"webhook": {"push": {"port": 12000}}},
+        }));
+        let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, [rule::DECODE]);
+
+        let findings = lint_one(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+            "metadata": {"name": "default"}, "spec": {"jetstream": {"replicas": 2, "version": "latest"}},
+        }));
+        assert_eq!(findings[0].path, "spec.jetstream.replicas");
+        assert_eq!(findings[0].rule, rule::UPSTREAM);
+    }
+
+    fn stan_bus(namespace: &str) -> serde_json::Value {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+            "metadata": {"name": "default", "namespace": namespace},
+            "spec": {"nats": {"native": {}}},
+        })
+    }
+
+    /// A Sensor whose two dependencies read the same event: wrong only on NATS Streaming.
+    fn sensor(namespace: Option<&str>, bus_name: &str) -> serde_json::Value {
+        let mut s = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
+            "metadata": {"name": "s"},
+            "spec": {
+                "eventBusName": bus_name,
+                "dependencies": [
+                    {"name": "a", "eventSourceName": "es", "eventName": "ev"},
+                    {"name": "b", "eventSourceName": "es", "eventName": "ev"},
+                ],
+                "triggers": [{"template": {"name": "t", "log": {}}}],
+            },
+        });
+        if let Some(ns) = namespace {
+            s["metadata"]["namespace"] = json!(ns);
+        }
+        s
+    }
+
+    fn lint_all(values: Vec<serde_json::Value>, namespace: Option<&str>) -> Vec<Finding> {
+        let docs: Vec<Document> = values.into_iter().map(doc).collect();
+        let opts = Options {
+            namespace: namespace.map(str::to_owned),
+        };
+        lint(&docs, &[], &opts)
+    }
+
+    #[test]
+    fn a_sensor_is_validated_against_the_event_bus_it_names_in_its_namespace() {
+        let stan_rule = |findings: &[Finding]| {
+            findings
+                .iter()
+                .filter(|f| f.path == "spec.dependencies[1]" && f.rule == rule::UPSTREAM)
+                .count()
+        };
+        // The bus `default` (eventBusName empty) in the Sensor's namespace, before or after it.
+        let f = lint_all(vec![stan_bus("team-a"), sensor(Some("team-a"), "")], None);
+        assert_eq!(stan_rule(&f), 1, "{f:?}");
+        let f = lint_all(
+            vec![sensor(Some("team-a"), "default"), stan_bus("team-a")],
+            None,
+        );
+        assert_eq!(stan_rule(&f), 1, "{f:?}");
+        // The namespace option stands in for a missing one.
+        let f = lint_all(vec![stan_bus("team-a"), sensor(None, "")], Some("team-a"));
+        assert_eq!(stan_rule(&f), 1, "{f:?}");
+        // Another namespace, another bus name, or no bus at all: the bus is unknown.
+        let f = lint_all(vec![stan_bus("team-b"), sensor(Some("team-a"), "")], None);
+        assert_eq!(f, vec![]);
+        let f = lint_all(
+            vec![stan_bus("team-a"), sensor(Some("team-a"), "other")],
+            None,
+        );
+        assert_eq!(f, vec![]);
+        let f = lint_all(vec![sensor(Some("team-a"), "")], None);
+        assert_eq!(f, vec![]);
     }
 
     #[test]
