@@ -66,16 +66,19 @@ pub struct Options {
     pub heartbeat: Duration,
     /// A retryable failure is redelivered at most this many times before it is given up.
     pub max_deliveries: u64,
+    /// Ack confirmations awaited in the background at once.
+    pub acks_in_flight: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            batch: 16,
+            batch: 64,
             fetch_wait: Duration::from_secs(1),
             dedupe_window: Duration::from_secs(60),
             heartbeat: Duration::from_secs(5),
             max_deliveries: 5,
+            acks_in_flight: 256,
         }
     }
 }
@@ -245,6 +248,10 @@ impl SensorRunner {
         drop(tx);
 
         let mut seen = Dedupe::new(self.options.dedupe_window);
+        // Acks are confirmed by the bus in the background, a bounded number at a time, so the
+        // next event is handled while earlier confirmations are in flight. An ack that fails
+        // means a redelivery, which the dedupe window absorbs.
+        let mut acks = AckQueue::new(self.options.acks_in_flight);
         let mut limiter = trigger.rate_limit.as_ref().map(RateLimiter::new);
         loop {
             let next = tokio::select! {
@@ -254,7 +261,7 @@ impl SensorRunner {
             let Some((dep, delivery)) = next else { break };
             if seen.contains(&delivery.event.id) {
                 tracing::debug!(trigger = %trigger_name, event_id = %delivery.event.id, "duplicate event acknowledged");
-                ack(&delivery).await;
+                acks.ack(delivery).await;
                 continue;
             }
             let snapshot = state.clone();
@@ -269,7 +276,7 @@ impl SensorRunner {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(trigger = %trigger_name, error = %e, "routing failed");
-                    ack(&delivery).await;
+                    acks.ack(delivery).await;
                     continue;
                 }
             };
@@ -292,7 +299,7 @@ impl SensorRunner {
             match settled {
                 Settle::Ack => {
                     seen.insert(&delivery.event.id);
-                    ack(&delivery).await;
+                    acks.ack(delivery).await;
                 }
                 Settle::Redeliver(delay) => {
                     state = snapshot;
@@ -302,6 +309,7 @@ impl SensorRunner {
                 }
             }
         }
+        acks.drain().await;
         fetchers.abort_all();
         Ok(())
     }
@@ -379,8 +387,10 @@ impl SensorRunner {
         work: impl std::future::Future<Output = T>,
     ) -> T {
         tokio::pin!(work);
-        let mut ticker = tokio::time::interval(self.options.heartbeat);
-        ticker.tick().await;
+        // The first heartbeat is due one period from now (a fresh `interval` would tick at once,
+        // and that first tick costs a timer round trip per trigger run).
+        let period = self.options.heartbeat;
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 out = &mut work => return out,
@@ -475,9 +485,33 @@ enum Settle {
     Redeliver(Duration),
 }
 
-async fn ack(delivery: &Delivery) {
-    if let Err(e) = delivery.acker.ack().await {
-        tracing::warn!(event_id = %delivery.event.id, error = %e, "ack failed; the event may be redelivered");
+/// Acks confirmed in the background, at most `limit` at a time.
+struct AckQueue {
+    limit: usize,
+    pending: tokio::task::JoinSet<()>,
+}
+
+impl AckQueue {
+    fn new(limit: usize) -> Self {
+        AckQueue {
+            limit: limit.max(1),
+            pending: tokio::task::JoinSet::new(),
+        }
+    }
+
+    async fn ack(&mut self, delivery: Delivery) {
+        while self.pending.len() >= self.limit {
+            self.pending.join_next().await;
+        }
+        self.pending.spawn(async move {
+            if let Err(e) = delivery.acker.ack().await {
+                tracing::warn!(event_id = %delivery.event.id, error = %e, "ack failed; the event may be redelivered");
+            }
+        });
+    }
+
+    async fn drain(&mut self) {
+        while self.pending.join_next().await.is_some() {}
     }
 }
 
