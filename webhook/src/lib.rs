@@ -3,9 +3,12 @@
 //! them, so a denial and a lint finding say the same thing.
 //!
 //! So far: decoding with upstream's rules and upstream's structural validation of each kind
-//! ([`validate`]), both reported by [`lint`]. Naming, references, RBAC and policies come with
-//! the admission issue.
+//! ([`validate`]), and the admission rules over a [`snapshot::Snapshot`] of cluster facts
+//! ([`rules`]: naming, references, EventBus presence, RBAC, pitfalls), all reported by
+//! [`lint`].
 #![warn(missing_docs)]
 
 pub mod lint;
+pub mod rules;
+pub mod snapshot;
 pub mod validate;

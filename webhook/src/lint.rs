@@ -6,6 +6,8 @@ use argo_events_api::manifest::{self, DocKind, Document, ManifestError, Object};
 use argo_events_api::{EventBus, Sensor};
 use serde::Serialize;
 
+use crate::rules;
+use crate::snapshot::Snapshot;
 use crate::validate::{self, FieldError};
 
 /// How bad a finding is.
@@ -33,6 +35,18 @@ pub mod rule {
     /// The object decodes but breaks one of upstream's validation rules, so upstream's
     /// controller (and admission webhook) would refuse it.
     pub const UPSTREAM: &str = "upstream";
+    /// An EventBus, EventSource or Sensor name that is not a DNS-1123 label, or a dependency
+    /// or event name that cannot be a bus subject token or be used in conditions.
+    pub const NAMING: &str = "naming";
+    /// A Sensor dependency names an EventSource or event the given EventSources of its
+    /// namespace do not have.
+    pub const REFERENCE: &str = "reference";
+    /// A Sensor names an EventBus the given EventBuses of its namespace do not include.
+    pub const EVENT_BUS: &str = "event-bus";
+    /// A trigger's ServiceAccount may not do what the trigger does, by the given RBAC.
+    pub const RBAC: &str = "rbac";
+    /// Accepted, but a known way to get something other than what was meant.
+    pub const PITFALL: &str = "pitfall";
 }
 
 /// One finding, in the format `lint -o json` prints.
@@ -92,6 +106,9 @@ pub struct Options {
 /// Every object that decodes is also validated with upstream's rules ([`validate`]); a Sensor
 /// is validated against the EventBus among `docs` that it names (`eventBusName`, `default` when
 /// empty) in its namespace, or without one when there is none.
+///
+/// Then the [`rules`] run over a [`Snapshot`] of all `docs` (naming, references, EventBus,
+/// RBAC, pitfalls); their findings follow those of upstream's rules.
 pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -> Vec<Finding> {
     let ns = opts.namespace.as_deref();
     let mut findings: Vec<Finding> = parse_errors.iter().map(parse_finding).collect();
@@ -142,6 +159,15 @@ pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -
             }
         }
     }
+    let snapshot = Snapshot::from_documents(docs, ns);
+    findings.extend(rules::check(&snapshot).into_iter().map(|issue| {
+        let doc = &docs[issue.doc];
+        Finding {
+            path: issue.path,
+            message: issue.message,
+            ..Finding::for_doc(doc, ns, issue.severity, issue.rule)
+        }
+    }));
     findings
 }
 
@@ -350,6 +376,13 @@ mod tests {
                 .filter(|f| f.path == "spec.dependencies[1]" && f.rule == rule::UPSTREAM)
                 .count()
         };
+        // The new rules (pitfall on the STAN bus, event-bus presence) are tested elsewhere.
+        fn upstream(findings: &[Finding]) -> Vec<&Finding> {
+            findings
+                .iter()
+                .filter(|f| f.rule == rule::UPSTREAM)
+                .collect()
+        }
         // The bus `default` (eventBusName empty) in the Sensor's namespace, before or after it.
         let f = lint_all(vec![stan_bus("team-a"), sensor(Some("team-a"), "")], None);
         assert_eq!(stan_rule(&f), 1, "{f:?}");
@@ -363,14 +396,59 @@ mod tests {
         assert_eq!(stan_rule(&f), 1, "{f:?}");
         // Another namespace, another bus name, or no bus at all: the bus is unknown.
         let f = lint_all(vec![stan_bus("team-b"), sensor(Some("team-a"), "")], None);
-        assert_eq!(f, vec![]);
+        assert_eq!(upstream(&f), Vec::<&Finding>::new());
         let f = lint_all(
             vec![stan_bus("team-a"), sensor(Some("team-a"), "other")],
             None,
         );
-        assert_eq!(f, vec![]);
+        assert_eq!(upstream(&f), Vec::<&Finding>::new());
         let f = lint_all(vec![sensor(Some("team-a"), "")], None);
-        assert_eq!(f, vec![]);
+        assert_eq!(upstream(&f), Vec::<&Finding>::new());
+    }
+
+    #[test]
+    fn the_admission_rules_report_against_the_document_they_are_about() {
+        let source = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+            "metadata": {"name": "github-eventsource"},
+            "spec": {"webhook": {"push": {"port": "12000", "endpoint": "/push", "method": "POST"}}},
+        });
+        let sensor = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
+            "metadata": {"name": "build"},
+            "spec": {
+                "dependencies": [{"name": "push", "eventSourceName": "github-eventsource-typo", "eventName": "push"}],
+                "triggers": [{"template": {"name": "t", "log": {}}}],
+            },
+        });
+        let docs = vec![
+            Document {
+                file: "es.yaml".into(),
+                index: 0,
+                value: source,
+            },
+            Document {
+                file: "s.yaml".into(),
+                index: 1,
+                value: sensor,
+            },
+        ];
+        let opts = Options {
+            namespace: Some("argo-events".into()),
+        };
+        let findings = lint(&docs, &[], &opts);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let f = &findings[0];
+        assert_eq!((f.file.as_str(), f.document), ("s.yaml", 1));
+        assert_eq!(f.kind.as_deref(), Some("Sensor"));
+        assert_eq!(f.namespace.as_deref(), Some("argo-events"));
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.rule, rule::REFERENCE);
+        assert_eq!(f.path, "spec.dependencies[0].eventSourceName");
+        assert_eq!(
+            f.message,
+            "no EventSource \"github-eventsource-typo\"; EventSources in argo-events: github-eventsource"
+        );
     }
 
     #[test]

@@ -139,7 +139,10 @@ fn validate_template(template: &TriggerTemplate, path: &str, errors: &mut Errors
         ) {
             kind.push(
                 "argoWorkflow.operation",
-                format!("unknown operation type {}", wf.operation),
+                format!(
+                    "unknown operation type {}; valid operations: submit, submit-from, suspend, retry, resume, resubmit, terminate, stop; to create another kind of object use a k8s trigger with operation create",
+                    wf.operation
+                ),
             );
         }
         kind.params(

@@ -129,7 +129,7 @@ fn kubernetes_actions() {
                 vec![("/operation", json!(""))],
                 &[(
                     "spec.triggers[0].template.argoWorkflow.operation",
-                    "template t is invalid, unknown operation type ",
+                    "template t is invalid, unknown operation type ; valid operations: submit, submit-from, suspend, retry, resume, resubmit, terminate, stop; to create another kind of object use a k8s trigger with operation create",
                 )],
             ),
             fails(

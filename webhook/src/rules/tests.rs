@@ -1,0 +1,451 @@
+use argo_events_api::manifest::Document;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn snapshot(values: Vec<Value>) -> Snapshot {
+    let docs: Vec<Document> = values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| Document {
+            file: "f.yaml".into(),
+            index,
+            value,
+        })
+        .collect();
+    Snapshot::from_documents(&docs, None)
+}
+
+fn summary(issues: &[Issue]) -> Vec<(usize, Severity, &'static str, String, String)> {
+    issues
+        .iter()
+        .map(|i| (i.doc, i.severity, i.rule, i.path.clone(), i.message.clone()))
+        .collect()
+}
+
+const NS: &str = "argo-events";
+
+fn bus(name: &str) -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+        "metadata": {"name": name, "namespace": NS}, "spec": {"jetstream": {"version": "latest"}}})
+}
+
+fn webhook_source() -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+    "metadata": {"name": "github-eventsource", "namespace": NS},
+    "spec": {"webhook": {
+        "push": {"port": "12000", "endpoint": "/push", "method": "POST"},
+        "pr": {"port": "12000", "endpoint": "/pr", "method": "POST"},
+    }}})
+}
+
+fn role(verbs: &[&str], resources: &[&str]) -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "operate-workflow-role", "namespace": NS},
+        "rules": [{"apiGroups": ["argoproj.io"], "verbs": verbs, "resources": resources}]})
+}
+
+fn role_binding() -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "operate-workflow", "namespace": NS},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "operate-workflow-role"},
+        "subjects": [{"kind": "ServiceAccount", "name": "operate-workflow-sa"}]})
+}
+
+fn workflow(name_key: &str) -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+        "metadata": {name_key: "build-"}, "spec": {"entrypoint": "main"}})
+}
+
+fn sensor(source: &str, trigger: Value) -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
+    "metadata": {"name": "build", "namespace": NS},
+    "spec": {
+        "template": {"serviceAccountName": "operate-workflow-sa"},
+        "dependencies": [{"name": "push", "eventSourceName": source, "eventName": "push"}],
+        "triggers": [{"template": trigger}],
+    }})
+}
+
+fn submit() -> Value {
+    json!({"name": "build", "argoWorkflow": {"operation": "submit",
+        "source": {"resource": workflow("generateName")}}})
+}
+
+fn k8s(operation: &str, resource: Value) -> Value {
+    json!({"name": "build", "k8s": {"operation": operation, "source": {"resource": resource}}})
+}
+
+fn seed(sensor: Value) -> Vec<Value> {
+    vec![
+        role(&["create"], &["workflows"]),
+        role_binding(),
+        bus("default"),
+        webhook_source(),
+        sensor,
+    ]
+}
+
+#[test]
+fn the_issues_seed_lints_clean() {
+    let snap = snapshot(seed(sensor("github-eventsource", submit())));
+    assert_eq!(snap.roles.len(), 1);
+    assert_eq!(snap.role_bindings.len(), 1);
+    assert_eq!(summary(&check(&snap)), vec![]);
+}
+
+#[test]
+fn a_mistyped_event_source_is_an_error_naming_what_exists() {
+    let snap = snapshot(seed(sensor("github-eventsource-typo", submit())));
+    assert_eq!(
+        summary(&check(&snap)),
+        vec![(
+            4,
+            Severity::Error,
+            rule::REFERENCE,
+            "spec.dependencies[0].eventSourceName".into(),
+            "no EventSource \"github-eventsource-typo\"; EventSources in argo-events: github-eventsource".into()
+        )]
+    );
+}
+
+#[test]
+fn references_are_checked_only_against_given_event_sources() {
+    // A name nothing like the given ones: GitOps may apply it later.
+    let snap = snapshot(seed(sensor("calendar", submit())));
+    let issues = check(&snap);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].severity, Severity::Warning);
+    assert_eq!(
+        issues[0].message,
+        "EventSource \"calendar\" is not among the given manifests; GitOps may apply it later"
+    );
+    // No EventSource in that namespace at all: nothing to check against.
+    let mut docs = seed(sensor("github-eventsource-typo", submit()));
+    docs[3]["metadata"]["namespace"] = json!("other");
+    assert_eq!(summary(&check(&snapshot(docs))), vec![]);
+    // The source exists but lacks the event.
+    let mut s = sensor("github-eventsource", submit());
+    s["spec"]["dependencies"][0]["eventName"] = json!("tag");
+    let issues = check(&snapshot(seed(s)));
+    assert_eq!(
+        summary(&issues),
+        vec![(
+            4,
+            Severity::Warning,
+            rule::REFERENCE,
+            "spec.dependencies[0].eventName".into(),
+            "EventSource \"github-eventsource\" has no event \"tag\"; its events: pr, push".into()
+        )]
+    );
+}
+
+#[test]
+fn near_misses() {
+    assert!(near_miss("github-eventsource-typo", "github-eventsource"));
+    assert!(near_miss("githb", "github"));
+    assert!(!near_miss("calendar", "github-eventsource"));
+    assert_eq!(edit_distance("kitten", "sitting"), 3);
+}
+
+#[test]
+fn the_event_bus_must_be_among_the_given_ones() {
+    let mut s = sensor("github-eventsource", submit());
+    s["spec"]["eventBusName"] = json!("jetstream");
+    let issues = check(&snapshot(seed(s.clone())));
+    assert_eq!(
+        summary(&issues),
+        vec![(
+            4,
+            Severity::Error,
+            rule::EVENT_BUS,
+            "spec.eventBusName".into(),
+            "no EventBus \"jetstream\" in argo-events; EventBuses there: default".into()
+        )]
+    );
+    // No EventBus in the namespace: unknown, no finding.
+    let docs = vec![webhook_source(), s];
+    assert_eq!(summary(&check(&snapshot(docs))), vec![]);
+}
+
+#[test]
+fn rbac_denies_a_verb_the_role_does_not_grant() {
+    let snap = snapshot(seed(sensor(
+        "github-eventsource",
+        k8s("update", workflow("name")),
+    )));
+    assert_eq!(
+        summary(&check(&snap)),
+        vec![(
+            4,
+            Severity::Error,
+            rule::RBAC,
+            "spec.triggers[0].template.k8s".into(),
+            "ServiceAccount argo-events/operate-workflow-sa may not update workflows.argoproj.io in namespace argo-events (trigger build)".into()
+        )]
+    );
+}
+
+#[test]
+fn rbac_checks_only_where_rbac_is_given_and_warns_on_resources_nothing_mentions() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "p-"}});
+    let issues = check(&snapshot(seed(sensor(
+        "github-eventsource",
+        k8s("create", pod.clone()),
+    ))));
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].severity, Severity::Warning);
+    assert!(
+        issues[0].message.starts_with(
+            "ServiceAccount argo-events/operate-workflow-sa may not create pods in namespace argo-events (trigger build): no given Role"
+        ),
+        "{}",
+        issues[0].message
+    );
+    // Without any RBAC for the namespace, nothing is known.
+    let docs = vec![
+        webhook_source(),
+        sensor("github-eventsource", k8s("update", workflow("name"))),
+    ];
+    assert_eq!(summary(&check(&snapshot(docs))), vec![]);
+}
+
+#[test]
+fn rbac_rules_match_verbs_groups_resources_and_names() {
+    let rule = |v: Value| -> PolicyRuleForTest { serde_json::from_value(v).unwrap() };
+    type PolicyRuleForTest = k8s_openapi::api::rbac::v1::PolicyRule;
+    let access = |verb, name: Option<&str>| rbac::Access {
+        verb,
+        group: "argoproj.io".into(),
+        resource: "workflows".into(),
+        name: name.map(str::to_owned),
+    };
+    let cases = [
+        (
+            json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}),
+            "create",
+            None,
+            true,
+        ),
+        (
+            json!({"apiGroups": ["argoproj.io"], "resources": ["workflows/status"], "verbs": ["*"]}),
+            "patch",
+            None,
+            false,
+        ),
+        (
+            json!({"apiGroups": [""], "resources": ["workflows"], "verbs": ["*"]}),
+            "patch",
+            None,
+            false,
+        ),
+        (
+            json!({"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"], "resourceNames": ["w"]}),
+            "create",
+            Some("w"),
+            false,
+        ),
+        (
+            json!({"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"], "resourceNames": ["w"]}),
+            "patch",
+            Some("w"),
+            true,
+        ),
+        (
+            json!({"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"], "resourceNames": ["w"]}),
+            "patch",
+            Some("x"),
+            false,
+        ),
+        (
+            json!({"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"], "resourceNames": ["w"]}),
+            "patch",
+            None,
+            false,
+        ),
+    ];
+    for (r, verb, name, want) in cases {
+        assert_eq!(
+            rbac::grants(&rule(r.clone()), &access(verb, name)),
+            want,
+            "{r} {verb} {name:?}"
+        );
+    }
+}
+
+#[test]
+fn rbac_follows_cluster_role_bindings_groups_and_aggregation() {
+    let cluster_role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "workflow-admin"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"argo/aggregate": "true"}}]}});
+    let part = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "workflow-part", "labels": {"argo/aggregate": "true"}},
+        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "patch"]}]});
+    let binding = |subject: Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "workflow-admin"},
+        "subjects": [subject]})
+    };
+    let suspend = json!({"name": "build", "argoWorkflow": {"operation": "suspend",
+        "source": {"resource": workflow("name")}}});
+    let retry = json!({"name": "build", "argoWorkflow": {"operation": "retry",
+        "source": {"resource": workflow("name")}}});
+    for subject in [
+        json!({"kind": "ServiceAccount", "name": "operate-workflow-sa", "namespace": NS}),
+        json!({"kind": "Group", "name": "system:serviceaccounts"}),
+        json!({"kind": "Group", "name": "system:serviceaccounts:argo-events"}),
+    ] {
+        let docs = vec![
+            cluster_role.clone(),
+            part.clone(),
+            binding(subject.clone()),
+            sensor("", suspend.clone()),
+        ];
+        assert_eq!(summary(&check(&snapshot(docs))), vec![], "{subject}");
+        // retry needs update, which the aggregated rules cover only for other verbs.
+        let docs = vec![
+            cluster_role.clone(),
+            part.clone(),
+            binding(subject.clone()),
+            sensor("", retry.clone()),
+        ];
+        let issues = check(&snapshot(docs));
+        assert_eq!(issues.len(), 1, "{subject}: {issues:?}");
+        assert_eq!(issues[0].severity, Severity::Error);
+        assert!(
+            issues[0]
+                .message
+                .contains("may not update workflows.argoproj.io")
+        );
+    }
+    // A binding for a ServiceAccount of another namespace says nothing about this one.
+    let docs = vec![
+        cluster_role,
+        part,
+        binding(json!({"kind": "ServiceAccount", "name": "operate-workflow-sa", "namespace": "x"})),
+        sensor("", retry),
+    ];
+    assert_eq!(summary(&check(&snapshot(docs))), vec![]);
+}
+
+#[test]
+fn plurals() {
+    for (kind, want) in [
+        ("Pod", "pods"),
+        ("Deployment", "deployments"),
+        ("Endpoints", "endpoints"),
+        ("Ingress", "ingresses"),
+        ("NetworkPolicy", "networkpolicies"),
+        ("Gateway", "gateways"),
+        ("Workflow", "workflows"),
+    ] {
+        assert_eq!(plural(kind), want);
+    }
+}
+
+#[test]
+fn names_must_be_dns_labels_and_subject_tokens() {
+    let mut s = sensor("github-eventsource", submit());
+    s["metadata"]["name"] = json!("Build_1");
+    s["spec"]["dependencies"][0]["name"] = json!("push.main");
+    s["spec"]["dependencies"][0]["eventName"] = json!("pu sh");
+    let mut es = webhook_source();
+    es["spec"]["webhook"]["a.b"] = es["spec"]["webhook"]["push"].clone();
+    let issues = naming_issues(&snapshot(vec![es, s]));
+    let got: Vec<(usize, &str)> = issues.iter().map(|i| (i.doc, i.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (0, "spec.webhook[\"a.b\"]"),
+            (1, "metadata.name"),
+            (1, "spec.dependencies[0].name"),
+            (1, "spec.dependencies[0].eventName"),
+        ]
+    );
+    assert!(
+        issues
+            .iter()
+            .all(|i| i.severity == Severity::Error && i.rule == rule::NAMING)
+    );
+    assert_eq!(
+        issues[3].message,
+        "event name \"pu sh\" cannot be a bus subject token: it contains ' '"
+    );
+    for (name, ok) in [
+        ("a", true),
+        ("a-1", true),
+        ("-a", false),
+        ("a-", false),
+        ("A", false),
+        ("", false),
+        (&"a".repeat(64), false),
+        (&"a".repeat(63), true),
+    ] {
+        assert_eq!(is_dns1123_label(name), ok, "{name}");
+    }
+}
+
+#[test]
+fn pitfalls_are_warnings() {
+    let mut stan = bus("default");
+    stan["spec"] = json!({"nats": {"native": {}}});
+    let named = k8s("create", workflow("name"));
+    let generated = k8s("", workflow("generateName"));
+    let issues = pitfall_issues(&snapshot(vec![
+        stan,
+        sensor("x", named),
+        sensor("x", generated),
+    ]));
+    assert_eq!(
+        summary(&issues),
+        vec![
+            (
+                0,
+                Severity::Warning,
+                rule::PITFALL,
+                "spec.nats".into(),
+                "NATS Streaming is deprecated; use jetstream".into()
+            ),
+            (
+                1,
+                Severity::Warning,
+                rule::PITFALL,
+                "spec.triggers[0].template.k8s.source.resource.metadata.name".into(),
+                "fires once: the second create fails with AlreadyExists; use generateName".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn aggregation_selectors_match_labels_and_expressions() {
+    let selector = |v: Value| -> k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+        serde_json::from_value(v).unwrap()
+    };
+    let labels: std::collections::BTreeMap<String, String> =
+        [("a".to_owned(), "1".to_owned())].into();
+    for (s, want) in [
+        (json!({}), true),
+        (json!({"matchLabels": {"a": "1"}}), true),
+        (json!({"matchLabels": {"a": "2"}}), false),
+        (
+            json!({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]}),
+            true,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}),
+            false,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "b", "operator": "Exists"}]}),
+            false,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "b", "operator": "DoesNotExist"}]}),
+            true,
+        ),
+    ] {
+        assert_eq!(rbac::selects(&selector(s.clone()), &labels), want, "{s}");
+    }
+}

@@ -1,0 +1,117 @@
+//! The cluster facts the admission rules look at, as one value: filled from reflector caches in
+//! the server and from the manifest set in `lint` ([`Snapshot::from_documents`]).
+
+use argo_events_api::manifest::{self, Document, Object};
+use argo_events_api::{EventBus, EventSource, Sensor, gocompat};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde::de::DeserializeOwned;
+
+/// The namespace assumed when neither the object nor the caller names one.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// One object of a snapshot, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<T> {
+    /// Index of the document it was decoded from, among the documents given to
+    /// [`Snapshot::from_documents`].
+    pub doc: usize,
+    /// Its namespace (`metadata.namespace`, else the default one); empty for cluster-scoped
+    /// kinds.
+    pub namespace: String,
+    /// Its `metadata.name` (empty when it has none).
+    pub name: String,
+    /// The decoded object.
+    pub value: T,
+}
+
+/// Every object of the kinds the rules use, decoded from a set of documents. Documents that do
+/// not decode are left out (their decode findings say why).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// EventBuses.
+    pub event_buses: Vec<Entry<EventBus>>,
+    /// EventSources.
+    pub event_sources: Vec<Entry<EventSource>>,
+    /// Sensors.
+    pub sensors: Vec<Entry<Sensor>>,
+    /// ServiceAccounts (`v1`).
+    pub service_accounts: Vec<Entry<ServiceAccount>>,
+    /// Roles (`rbac.authorization.k8s.io/v1`).
+    pub roles: Vec<Entry<Role>>,
+    /// ClusterRoles (namespace empty).
+    pub cluster_roles: Vec<Entry<ClusterRole>>,
+    /// RoleBindings.
+    pub role_bindings: Vec<Entry<RoleBinding>>,
+    /// ClusterRoleBindings (namespace empty).
+    pub cluster_role_bindings: Vec<Entry<ClusterRoleBinding>>,
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io/v1";
+
+impl Snapshot {
+    /// Decodes `docs`; objects without a namespace are in `default_namespace`, else in
+    /// [`DEFAULT_NAMESPACE`].
+    pub fn from_documents(docs: &[Document], default_namespace: Option<&str>) -> Self {
+        let default_ns = default_namespace.unwrap_or(DEFAULT_NAMESPACE);
+        let mut snap = Snapshot::default();
+        for (i, doc) in docs.iter().enumerate() {
+            let ns = doc.namespace().unwrap_or(default_ns).to_owned();
+            let name = doc.name().unwrap_or_default().to_owned();
+            match (doc.api_version(), doc.kind()) {
+                (Some("v1"), Some("ServiceAccount")) => {
+                    if let Some(v) = decode(doc) {
+                        snap.service_accounts.push(entry(i, &ns, &name, v));
+                    }
+                }
+                (Some(RBAC), Some("Role")) => {
+                    if let Some(v) = decode(doc) {
+                        snap.roles.push(entry(i, &ns, &name, v));
+                    }
+                }
+                (Some(RBAC), Some("RoleBinding")) => {
+                    if let Some(v) = decode(doc) {
+                        snap.role_bindings.push(entry(i, &ns, &name, v));
+                    }
+                }
+                (Some(RBAC), Some("ClusterRole")) => {
+                    if let Some(v) = decode(doc) {
+                        snap.cluster_roles.push(entry(i, "", &name, v));
+                    }
+                }
+                (Some(RBAC), Some("ClusterRoleBinding")) => {
+                    if let Some(v) = decode(doc) {
+                        snap.cluster_role_bindings.push(entry(i, "", &name, v));
+                    }
+                }
+                _ => {
+                    if let Some(Ok(decoded)) = manifest::decode_object(&doc.value) {
+                        match decoded.value {
+                            Object::EventBus(b) => {
+                                snap.event_buses.push(entry(i, &ns, &name, *b));
+                            }
+                            Object::EventSource(es) => {
+                                snap.event_sources.push(entry(i, &ns, &name, *es));
+                            }
+                            Object::Sensor(s) => snap.sensors.push(entry(i, &ns, &name, *s)),
+                        }
+                    }
+                }
+            }
+        }
+        snap
+    }
+}
+
+fn decode<T: DeserializeOwned>(doc: &Document) -> Option<T> {
+    gocompat::from_value::<T>(&doc.value).ok().map(|d| d.value)
+}
+
+fn entry<T>(doc: usize, namespace: &str, name: &str, value: T) -> Entry<T> {
+    Entry {
+        doc,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        value,
+    }
+}
