@@ -190,6 +190,47 @@ fn expand_list(file: &str, index: usize, value: Value) -> Vec<Document> {
     }
 }
 
+/// Parses one YAML (or JSON) text into JSON, as kubectl converts it.
+pub fn parse_yaml(text: &str) -> Result<Value, String> {
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    yaml_to_json(yaml)
+}
+
+/// Reads the one object of `kind` (one of the three) from a manifest file and decodes it with
+/// upstream's rules. The error names the file, the document and the field path.
+pub fn read_one<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    kind: &'static str,
+) -> Result<Decoded<T>, String> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {file}: {e}"))?;
+    let (docs, err) = parse_documents(&file, &text);
+    if let Some(err) = err {
+        return Err(err.to_string());
+    }
+    let found: Vec<&Document> = docs
+        .iter()
+        .filter(|d| classify(&d.value) == DocKind::Ours(kind))
+        .collect();
+    let doc = match found.as_slice() {
+        [one] => *one,
+        [] => return Err(format!("{file}: no {API_VERSION} {kind} found")),
+        _ => {
+            return Err(format!(
+                "{file}: {} {kind}s found; put the one to use in a file of its own",
+                found.len()
+            ));
+        }
+    };
+    gocompat::from_value::<T>(&doc.value).map_err(|e| {
+        format!(
+            "{file}#{}: {kind} {}: {e}",
+            doc.index,
+            doc.name().unwrap_or("?")
+        )
+    })
+}
+
 /// Converts YAML to JSON as kubectl does: non-string keys become strings, tags are dropped.
 pub fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Value, String> {
     use serde_yaml_ng::Value as Y;

@@ -2,42 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use argo_events_api::manifest::{self, DocKind};
-use argo_events_api::{Sensor, gocompat};
+use anyhow::Context;
+use argo_events_api::Sensor;
+use argo_events_api::manifest;
 use argo_events_engine::Event;
 use argo_events_engine::render::SourceLoader;
 use serde_json::Value;
 
 /// Reads the one Sensor in a manifest file; decode errors name the field path.
 pub fn load_sensor(path: &Path) -> anyhow::Result<Sensor> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = path.display().to_string();
-    let (docs, err) = manifest::parse_documents(&file, &text);
-    if let Some(err) = err {
-        bail!("{err}");
-    }
-    let sensors: Vec<_> = docs
-        .iter()
-        .filter(|d| manifest::classify(&d.value) == DocKind::Ours("Sensor"))
-        .collect();
-    let doc = match sensors.as_slice() {
-        [one] => one,
-        [] => bail!("{file}: no argoproj.io/v1alpha1 Sensor found"),
-        _ => bail!(
-            "{file}: {} Sensors found; put the one to use in a file of its own",
-            sensors.len()
-        ),
-    };
-    let decoded = gocompat::from_value::<Sensor>(&doc.value).map_err(|e| {
-        anyhow::anyhow!(
-            "{file}#{}: Sensor {}: {e}",
-            doc.index,
-            doc.name().unwrap_or("?")
-        )
-    })?;
-    Ok(decoded.value)
+    manifest::read_one::<Sensor>(path, "Sensor")
+        .map(|d| d.value)
+        .map_err(anyhow::Error::msg)
 }
 
 /// Reads CloudEvents (JSON structured mode) from a file: one object, or an array of them.

@@ -139,10 +139,8 @@ pub struct ExpectDependency {
 pub fn load_suite(path: &Path) -> anyhow::Result<Suite> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let yaml: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not YAML", path.display()))?;
-    let json = argo_events_api::manifest::yaml_to_json(yaml)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let json = argo_events_api::manifest::parse_yaml(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not YAML: {e}", path.display()))?;
     let suite: Suite = serde_json::from_value(json)
         .with_context(|| format!("{}: not a SensorTest suite", path.display()))?;
     if suite.api_version != SUITE_API_VERSION || suite.kind != SUITE_KIND {

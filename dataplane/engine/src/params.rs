@@ -124,9 +124,8 @@ fn data_as_json(event: &Event) -> Result<String, String> {
         MEDIA_TYPE_YAML => {
             let text = std::str::from_utf8(&event.data)
                 .map_err(|_| "event data is not valid YAML".to_owned())?;
-            let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            let json = argo_events_api::manifest::parse_yaml(text)
                 .map_err(|e| format!("failed converting YAML event data to JSON: {e}"))?;
-            let json = argo_events_api::manifest::yaml_to_json(yaml)?;
             Ok(json.to_string())
         }
         other => Err(format!("unsupported event content type: {other}")),

@@ -125,9 +125,8 @@ fn resource(
     let mut object = if let Some(resource) = &source.resource {
         resource.clone()
     } else if let Some(inline) = &source.inline {
-        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(inline)
-            .map_err(|e| format!("inline source is not YAML or JSON: {e}"))?;
-        argo_events_api::manifest::yaml_to_json(yaml)?
+        argo_events_api::manifest::parse_yaml(inline)
+            .map_err(|e| format!("inline source is not YAML or JSON: {e}"))?
     } else {
         loader.load(source)?
     };

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use argo_events_api::manifest::{self, DocKind};
+use anyhow::Context;
+use argo_events_api::manifest;
 use argo_events_api::{BusConfig, EventSource, Sensor, gocompat};
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
@@ -31,28 +31,11 @@ pub fn decode_b64_object<T: DeserializeOwned>(what: &str, b64: &str) -> anyhow::
     Ok(decoded.value)
 }
 
-/// Reads the one object of kind `kind` from a manifest file.
+/// Reads the one object of kind `kind` from a manifest file; unknown fields are logged.
 pub fn object_from_file<T: DeserializeOwned>(path: &Path, kind: &'static str) -> anyhow::Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = path.display().to_string();
-    let (docs, err) = manifest::parse_documents(&file, &text);
-    if let Some(err) = err {
-        bail!("{err}");
-    }
-    let found: Vec<_> = docs
-        .iter()
-        .filter(|d| manifest::classify(&d.value) == DocKind::Ours(kind))
-        .collect();
-    let doc = match found.as_slice() {
-        [one] => one,
-        [] => bail!("{file}: no argoproj.io/v1alpha1 {kind} found"),
-        _ => bail!("{file}: {} {kind}s found; expected one", found.len()),
-    };
-    let decoded = gocompat::from_value::<T>(&doc.value)
-        .map_err(|e| anyhow::anyhow!("{file}#{}: {kind}: {e}", doc.index))?;
-    for path in decoded.unknown_fields {
-        tracing::warn!(file = %file, field = %path, "unknown field ignored");
+    let decoded = manifest::read_one::<T>(path, kind).map_err(anyhow::Error::msg)?;
+    for field in decoded.unknown_fields {
+        tracing::warn!(file = %path.display(), field = %field, "unknown field ignored");
     }
     Ok(decoded.value)
 }

@@ -24,9 +24,8 @@ impl Default for ClusterSourceLoader {
 }
 
 fn parse(text: &str, what: &str) -> Result<Value, String> {
-    let yaml: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| format!("{what} is not YAML or JSON: {e}"))?;
-    argo_events_api::manifest::yaml_to_json(yaml)
+    argo_events_api::manifest::parse_yaml(text)
+        .map_err(|e| format!("{what} is not YAML or JSON: {e}"))
 }
 
 impl SourceLoader for ClusterSourceLoader {
