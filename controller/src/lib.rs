@@ -1,2 +1,12 @@
-//! The controller: pure desired-state and status builders with a thin apply shell. Built by the
-//! controller issue; nothing lives here yet.
+//! The controller: pure desired-state and status builders with a thin apply shell.
+//!
+//! - [`constants`]: label keys, annotations, finalizers, env names, ports, mount paths.
+//! - [`desired`]: the objects the controller owns, built from the custom resources (no I/O).
+//! - [`render`]: offline rendering of the children of a set of manifests (`render` command).
+//! - [`status`]: condition computation and readiness.
+#![warn(missing_docs)]
+
+pub mod constants;
+pub mod desired;
+pub mod render;
+pub mod status;

@@ -1,0 +1,101 @@
+//! `argo-events-controller`: offline tools of the controller. `render` prints the children the
+//! controller would create for a set of manifests.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use argo_events_controller::desired::ControllerConfig;
+use argo_events_controller::render::{parse_controller_config, placeholder_global_config, render};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "argo-events-controller", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the Deployments, Services, ConfigMaps and StatefulSets the controller would create.
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// Manifest files or directories (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Yaml)]
+    output: Format,
+    /// Namespace for objects that have none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    /// Image of EventSource and Sensor pods.
+    #[arg(
+        long,
+        env = "ARGO_EVENTS_IMAGE",
+        default_value = "quay.io/argoproj/argo-events:latest"
+    )]
+    image: String,
+    /// Pull policy of generated EventSource/Sensor containers.
+    #[arg(long, env = "IMAGE_PULL_POLICY", default_value = "Always")]
+    image_pull_policy: String,
+    /// The controller's `controller-config.yaml` (JetStream versions and images); without it
+    /// placeholder images are used.
+    #[arg(long)]
+    controller_config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let Command::Render(args) = cli.command;
+    let (docs, errors) =
+        argo_events_api::manifest::load(&args.files).context("reading manifests")?;
+    if let Some(first) = errors.first() {
+        anyhow::bail!("{first}");
+    }
+    let global = match &args.controller_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            parse_controller_config(&text)?
+        }
+        None => {
+            eprintln!(
+                "note: no --controller-config; JetStream images are placeholders (nats:<version>)"
+            );
+            placeholder_global_config()
+        }
+    };
+    let cfg = ControllerConfig {
+        image: args.image,
+        image_pull_policy: args.image_pull_policy,
+    };
+    let rendered = render(&docs, &args.namespace, &cfg, &global)?;
+    for note in &rendered.notes {
+        eprintln!("note: {note}");
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &rendered.objects)?;
+            writeln!(stdout)?;
+        }
+        Format::Yaml => {
+            for obj in &rendered.objects {
+                writeln!(stdout, "---")?;
+                write!(stdout, "{}", serde_yaml_ng::to_string(obj)?)?;
+            }
+        }
+    }
+    Ok(())
+}
