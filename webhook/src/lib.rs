@@ -5,9 +5,14 @@
 //! So far: decoding with upstream's rules and upstream's structural validation of each kind
 //! ([`validate`]), and the admission rules over a [`snapshot::Snapshot`] of cluster facts
 //! ([`rules`]: naming, references, EventBus presence, RBAC, pitfalls), all reported by
-//! [`lint`].
+//! [`lint`]; and the answer to an AdmissionReview ([`admission`]), which runs the same
+//! decisions on the incoming object placed into the snapshot, or patches in upstream's defaults.
+//!
+//! The `argo-events-webhook` binary (`src/main.rs`, `src/server.rs`) serves [`admission`] over
+//! rustls; this library stays free of I/O.
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod lint;
 pub mod rules;
 pub mod snapshot;

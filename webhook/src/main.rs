@@ -1,0 +1,61 @@
+//! `argo-events-webhook`: the admission server for EventBus, EventSource and Sensor. The
+//! decisions are the library's ([`argo_events_webhook::admission`]); this binary only serves
+//! them over TLS.
+
+mod server;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The admission webhook for argoproj.io/v1alpha1 EventBus, EventSource and Sensor.
+#[derive(Debug, Parser)]
+#[command(name = "argo-events-webhook", version)]
+struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        env = "WEBHOOK_LOG_FORMAT",
+        value_enum,
+        default_value = "plain",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve POST /validate and POST /mutate (AdmissionReview v1) over TLS, and /metrics,
+    /// /live, /ready over plain HTTP on the admin address.
+    ///
+    /// Cluster facts (EventBuses, EventSources, ServiceAccounts, RBAC) come only from the
+    /// manifests under --snapshot, read once at start; watching a cluster (reflector caches) is
+    /// not implemented yet.
+    Serve(server::ServeOpts),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(opts) => runtime.block_on(server::serve(opts)),
+    }
+}

@@ -1,0 +1,529 @@
+//! The HTTP shell around [`argo_events_webhook::admission::try_review`]: TLS admission port
+//! (`POST /validate`, `POST /mutate`), plain-HTTP admin port (`/metrics`, `/live`, `/ready`),
+//! certificate hot reload and self-signed certificates.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, bail};
+use argo_events_webhook::admission;
+use argo_events_webhook::snapshot::Snapshot;
+use axum::Router;
+use axum::body::{Body, HttpBody as _};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send the request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Flags of `serve`; each is also read from the environment variable named.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeOpts {
+    /// Address of the TLS admission port.
+    #[arg(long, env = "WEBHOOK_ADDR", default_value = "0.0.0.0:8443")]
+    addr: SocketAddr,
+    /// PEM certificate chain; re-read when its modification time changes.
+    #[arg(
+        long,
+        env = "WEBHOOK_TLS_CERT",
+        required_unless_present = "self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key; re-read when its modification time changes.
+    #[arg(long, env = "WEBHOOK_TLS_KEY", required_unless_present = "self_signed")]
+    tls_key: Option<PathBuf>,
+    /// Generate a self-signed certificate for the --dns-name values instead of reading one.
+    #[arg(long, env = "WEBHOOK_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    self_signed: bool,
+    /// DNS name of the self-signed certificate (repeatable; comma-separated in the env var).
+    #[arg(
+        long = "dns-name",
+        env = "WEBHOOK_DNS_NAMES",
+        value_delimiter = ',',
+        default_value = "localhost"
+    )]
+    dns_names: Vec<String>,
+    /// Write the self-signed certificate (PEM) here: the caBundle of the webhook configurations.
+    #[arg(long, env = "WEBHOOK_WRITE_CA", requires = "self_signed")]
+    write_ca: Option<PathBuf>,
+    /// Address of the plain-HTTP admin port (/metrics, /live, /ready).
+    #[arg(long, env = "WEBHOOK_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    admin_addr: SocketAddr,
+    /// Directory (or file) of manifests holding the cluster facts the rules use (EventBuses,
+    /// EventSources, Sensors, ServiceAccounts, RBAC), read once at start. Without it the rules
+    /// that need cluster facts see none. Watching the cluster is not implemented.
+    #[arg(long, env = "WEBHOOK_SNAPSHOT")]
+    snapshot: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (413 above).
+    #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 3 * 1024 * 1024)]
+    body_limit: usize,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "WEBHOOK_REQUEST_TIMEOUT", default_value_t = 10)]
+    request_timeout: u64,
+    /// Seconds between checks of the certificate files' modification times.
+    #[arg(long, env = "WEBHOOK_CERT_CHECK_INTERVAL", default_value_t = 5)]
+    cert_check_interval: u64,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
+    let snapshot = match &opts.snapshot {
+        Some(dir) => load_snapshot(dir)?,
+        None => Snapshot::default(),
+    };
+    let tls = Arc::new(TlsState::new(&opts)?);
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        snapshot: Arc::new(snapshot),
+        metrics: metrics.clone(),
+        body_limit: opts.body_limit,
+    };
+    let app = admission_router(state, opts.request_timeout);
+    let listener = TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("binding the admission address {}", opts.addr))?;
+    let admin = TcpListener::bind(opts.admin_addr)
+        .await
+        .with_context(|| format!("binding the admin address {}", opts.admin_addr))?;
+    tracing::info!(addr = %opts.addr, admin_addr = %opts.admin_addr, "serving admission");
+    if let (Some(cert), Some(key)) = (opts.tls_cert.clone(), opts.tls_key.clone()) {
+        let interval = Duration::from_secs(opts.cert_check_interval.max(1));
+        tokio::spawn(watch_certs(tls.clone(), cert, key, interval));
+    }
+    let admin_app = admin_router(metrics, ready.clone());
+    let admin_task = tokio::spawn(async move { axum::serve(admin, admin_app).await });
+    ready.store(true, Ordering::SeqCst);
+    tokio::select! {
+        () = accept_loop(listener, tls, app) => bail!("the accept loop ended"),
+        r = admin_task => bail!("the admin server ended: {r:?}"),
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+fn load_snapshot(dir: &Path) -> anyhow::Result<Snapshot> {
+    let (docs, errors) = argo_events_api::manifest::load(&[dir.to_owned()])
+        .with_context(|| format!("reading the snapshot manifests under {}", dir.display()))?;
+    if let Some(e) = errors.first() {
+        bail!(
+            "snapshot manifests under {} do not parse: {e}",
+            dir.display()
+        );
+    }
+    tracing::info!(dir = %dir.display(), documents = docs.len(), "loaded the snapshot");
+    Ok(Snapshot::from_documents(&docs, None))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The current TLS configuration; replaced when the certificate files change.
+struct TlsState {
+    config: RwLock<Arc<ServerConfig>>,
+}
+
+impl TlsState {
+    fn new(opts: &ServeOpts) -> anyhow::Result<Self> {
+        let config = if opts.self_signed {
+            let certified = rcgen::generate_simple_self_signed(opts.dns_names.clone())
+                .context("generating a self-signed certificate")?;
+            if let Some(path) = &opts.write_ca {
+                std::fs::write(path, certified.cert.pem())
+                    .with_context(|| format!("writing the CA bundle to {}", path.display()))?;
+            }
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                certified.signing_key.serialize_der(),
+            ));
+            server_config(vec![certified.cert.der().clone()], key)?
+        } else {
+            let (Some(cert), Some(key)) = (&opts.tls_cert, &opts.tls_key) else {
+                bail!("--tls-cert and --tls-key are required without --self-signed");
+            };
+            load_server_config(cert, key)?
+        };
+        Ok(TlsState {
+            config: RwLock::new(config),
+        })
+    }
+
+    fn current(&self) -> Arc<ServerConfig> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, config: Arc<ServerConfig>) {
+        match self.config.write() {
+            Ok(mut c) => *c = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+}
+
+fn load_server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the certificate {}", cert.display()))?;
+    if certs.is_empty() {
+        bail!("no certificate in {}", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {}", key.display()))?;
+    server_config(certs, key)
+}
+
+fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate and key do not go together")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Re-reads the certificate and key when either file's modification time changes; a pair
+/// that does not load leaves the current one in use.
+async fn watch_certs(tls: Arc<TlsState>, cert: PathBuf, key: PathBuf, interval: Duration) {
+    let mut seen = (mtime(&cert), mtime(&key));
+    loop {
+        tokio::time::sleep(interval).await;
+        let now = (mtime(&cert), mtime(&key));
+        if now == seen {
+            continue;
+        }
+        match load_server_config(&cert, &key) {
+            Ok(config) => {
+                tls.replace(config);
+                seen = now;
+                tracing::info!(cert = %cert.display(), "reloaded the TLS certificate");
+            }
+            Err(e) => {
+                tracing::warn!(cert = %cert.display(), error = %format!("{e:#}"), "cannot reload the TLS certificate; keeping the current one");
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tls: Arc<TlsState>, app: Router) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = TlsAcceptor::from(tls.current());
+        let app = app.clone();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                app.clone().oneshot(req.map(Body::new))
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    snapshot: Arc<Snapshot>,
+    metrics: Arc<Metrics>,
+    body_limit: usize,
+}
+
+/// The admission routes, with the body limit and request timeout.
+fn admission_router(state: AppState, timeout_secs: u64) -> Router {
+    let timeout = Duration::from_secs(timeout_secs.max(1));
+    Router::new()
+        .route(
+            "/validate",
+            post(|s: State<AppState>, h: HeaderMap, b: Body| admit(s, h, b, false)),
+        )
+        .route(
+            "/mutate",
+            post(|s: State<AppState>, h: HeaderMap, b: Body| admit(s, h, b, true)),
+        )
+        // The limit is enforced by `read_body`, which drains what it does not keep.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(
+            move |req: Request, next: Next| async move {
+                match tokio::time::timeout(timeout, next.run(req)).await {
+                    Ok(response) => response,
+                    Err(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "request timed out".to_owned(),
+                    )
+                        .into_response(),
+                }
+            },
+        ))
+        .with_state(state)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn admit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    mutate: bool,
+) -> Response {
+    let started = Instant::now();
+    let path = if mutate { "/mutate" } else { "/validate" };
+    if !is_json(&headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json".to_owned(),
+        )
+            .into_response();
+    }
+    let body = match read_body(&headers, body, state.body_limit).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let review: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            state.metrics.record("", "", "malformed", started);
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("malformed AdmissionReview: the body is not JSON: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let kind = review
+        .pointer("/request/kind/kind")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let operation = review
+        .pointer("/request/operation")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    match admission::try_review(&review, &state.snapshot, mutate) {
+        Ok(response) => {
+            let allowed = response
+                .pointer("/response/allowed")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            tracing::info!(path, kind, operation, allowed, "reviewed");
+            state.metrics.record(
+                &kind,
+                &operation,
+                if allowed { "true" } else { "false" },
+                started,
+            );
+            axum::Json(response).into_response()
+        }
+        Err(e) => {
+            state
+                .metrics
+                .record(&kind, &operation, "malformed", started);
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+    }
+}
+
+/// Reads a request body of at most `limit` bytes. A larger one is answered 413, after reading
+/// and discarding it (up to four times the limit) so the client sees the answer instead of a
+/// reset connection; beyond that, or when Content-Length already says so, at once.
+async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Vec<u8>, Response> {
+    let drain_cap = limit.saturating_mul(4);
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+            .into_response()
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > drain_cap as u64) {
+        return Err(too_large());
+    }
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("reading the request body: {e}"),
+            )
+                .into_response()
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > drain_cap {
+            return Err(too_large());
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(kept)
+}
+
+/// Labels `{kind, operation, allowed}`.
+type ReviewLabels = [(&'static str, String); 3];
+
+/// The webhook's metrics.
+struct Metrics {
+    registry: Registry,
+    reviews: Family<ReviewLabels, Counter>,
+    duration: Histogram,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("argo_events_webhook");
+        let reviews = Family::<ReviewLabels, Counter>::default();
+        // 0.5 ms to about 4 s.
+        let duration = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "reviews",
+            "AdmissionReviews answered, by kind, operation and allowed (true, false, malformed)",
+            reviews.clone(),
+        );
+        registry.register(
+            "review_duration_seconds",
+            "Time to answer an AdmissionReview",
+            duration.clone(),
+        );
+        Metrics {
+            registry,
+            reviews,
+            duration,
+        }
+    }
+
+    fn record(&self, kind: &str, operation: &str, allowed: &str, started: Instant) {
+        self.reviews
+            .get_or_create(&[
+                ("kind", kind.to_owned()),
+                ("operation", operation.to_owned()),
+                ("allowed", allowed.to_owned()),
+            ])
+            .inc();
+        self.duration.observe(started.elapsed().as_secs_f64());
+    }
+}
+
+fn admin_router(metrics: Arc<Metrics>, ready: Arc<AtomicBool>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || async move {
+                let mut text = String::new();
+                match encode(&mut text, &metrics.registry) {
+                    Ok(()) => (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        text,
+                    )
+                        .into_response(),
+                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+                }
+            }),
+        )
+        .route("/live", get(|| async { "ok" }))
+        .route(
+            "/ready",
+            get(move || async move {
+                if ready.load(Ordering::SeqCst) {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }),
+        )
+}

@@ -1,0 +1,522 @@
+//! The admission server binary over real TLS on loopback: a self-signed certificate, the CA it
+//! writes as the client's only root, AdmissionReviews to /validate and /mutate, the HTTP
+//! errors, and the admin port.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+const NS: &str = "argo-events";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server process, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    admin_port: u16,
+    _dir: tempfile::TempDir,
+    ca: Vec<u8>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_snapshot(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let bus = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+        "metadata": {"name": "default", "namespace": NS}, "spec": {"jetstream": {"version": "latest"}}});
+    let source = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+        "metadata": {"name": "github", "namespace": NS},
+        "spec": {"webhook": {"push": {"port": "12000", "endpoint": "/push", "method": "POST"}}}});
+    std::fs::write(dir.join("bus.json"), bus.to_string()).unwrap();
+    std::fs::write(dir.join("source.json"), source.to_string()).unwrap();
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot");
+    write_snapshot(&snapshot);
+    let ca_path = dir.path().join("ca.pem");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--self-signed".into(),
+        "--dns-name".into(),
+        "localhost".into(),
+        "--write-ca".into(),
+        ca_path.clone().into(),
+        "--snapshot".into(),
+        snapshot.into(),
+    ];
+    let mut server = spawn(dir, &args).await;
+    server.ca = std::fs::read(&ca_path).unwrap();
+    server
+}
+
+/// Starts `serve` with `args` on free loopback ports and waits until /ready answers 200. A
+/// server that exits before it is ready (a port taken between picking and binding) is started
+/// again on other ports, twice at most.
+async fn spawn(dir: tempfile::TempDir, args: &[std::ffi::OsString]) -> Server {
+    let mut dir = Some(dir);
+    for attempt in 1..=3 {
+        let (port, admin_port) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_argo-events-webhook"))
+            .arg("serve")
+            .args(args)
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--admin-addr")
+            .arg(format!("127.0.0.1:{admin_port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            port,
+            admin_port,
+            _dir: dir.take().unwrap(),
+            ca: Vec::new(),
+        };
+        if wait_ready(&mut server).await {
+            return server;
+        }
+        assert!(
+            attempt < 3,
+            "the server exited before it was ready, 3 times"
+        );
+        dir = Some(std::mem::replace(
+            &mut server._dir,
+            tempfile::tempdir().unwrap(),
+        ));
+    }
+    unreachable!()
+}
+
+/// Whether the server becomes ready (false: it exited first); panics after 30 s.
+async fn wait_ready(server: &mut Server) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = reqwest::Client::new();
+    loop {
+        assert!(Instant::now() < deadline, "the server did not become ready");
+        if server.child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let ready = client
+            .get(format!("http://127.0.0.1:{}/ready", server.admin_port))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if let Ok(r) = ready
+            && r.status() == 200
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Server {
+    fn tls_client(&self) -> reqwest::Client {
+        self.tls_client_trusting(&self.ca)
+    }
+
+    /// A client whose only roots are the certificates in `ca` (PEM).
+    fn tls_client_trusting(&self, ca: &[u8]) -> reqwest::Client {
+        let certs = reqwest::Certificate::from_pem_bundle(ca).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only(certs)
+            .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], self.port)))
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+}
+
+fn review(operation: &str, object: Value) -> Value {
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u-1",
+        "kind": {"group": "argoproj.io", "version": "v1alpha1", "kind": object["kind"].clone()},
+        "operation": operation,
+        "namespace": NS,
+        "object": object,
+    }})
+}
+
+fn sensor(event_source: &str) -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
+    "metadata": {"name": "build", "namespace": NS, "generation": 1},
+    "spec": {
+        "dependencies": [{"name": "push", "eventSourceName": event_source, "eventName": "push"}],
+        "triggers": [{"template": {"name": "t", "log": {}}}],
+    }})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_over_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start().await;
+    let client = server.tls_client();
+    let post = |path: &str, body: Vec<u8>, content_type: &str| {
+        client
+            .post(server.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let json_body = |v: &Value| serde_json::to_vec(v).unwrap();
+
+    // Allowed.
+    let r = post(
+        "/validate",
+        json_body(&review("CREATE", sensor("github"))),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response"]["uid"], "u-1");
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+
+    // Denied, with the path; the snapshot's EventSource is what the Sensor is checked against.
+    let r = post(
+        "/validate",
+        json_body(&review("CREATE", sensor("githb"))),
+        "application/json; charset=utf-8",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    assert_eq!(v["response"]["status"]["code"], 400);
+    assert_eq!(
+        v["response"]["status"]["message"],
+        "invalid Sensor: spec.dependencies[0].eventSourceName: no EventSource \"githb\"; EventSources in argo-events: github"
+    );
+
+    // DELETE is never blocked.
+    let r = post(
+        "/validate",
+        json_body(&review("DELETE", sensor("githb"))),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+
+    // Mutation: a JSON patch with upstream's defaults.
+    let r = post(
+        "/mutate",
+        json_body(&review("CREATE", sensor("github"))),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+    assert_eq!(v["response"]["patchType"], "JSONPatch");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(v["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let patch: Value = serde_json::from_slice(&patch).unwrap();
+    let ops: Vec<(&str, &str)> = patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| (op["op"].as_str().unwrap(), op["path"].as_str().unwrap()))
+        .collect();
+    assert!(ops.contains(&("add", "/spec/replicas")), "{patch}");
+    assert!(ops.contains(&("add", "/spec/eventBusName")), "{patch}");
+
+    // Garbage, no uid, wrong content type, too large.
+    let r = post("/validate", b"{not json".to_vec(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("not JSON"));
+    let r = post(
+        "/validate",
+        b"{\"request\": {}}".to_vec(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("request.uid"));
+    let r = post(
+        "/validate",
+        json_body(&review("CREATE", sensor("github"))),
+        "text/plain",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = post(
+        "/validate",
+        vec![b' '; 10 * 1024 * 1024],
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 413);
+    // Only POST.
+    let r = client.get(server.url("/validate")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+
+    // Admin port: health and the counters of the reviews above.
+    let admin = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", server.admin_port);
+    for path in ["/live", "/ready"] {
+        let r = admin.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let metrics = admin
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"CREATE\",allowed=\"true\"} 2",
+        "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"CREATE\",allowed=\"false\"} 1",
+        "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"DELETE\",allowed=\"true\"} 1",
+        "argo_events_webhook_review_duration_seconds_count 6",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+}
+
+#[test]
+fn bad_flags_and_certificates_fail_clearly() {
+    let bin = env!("CARGO_BIN_EXE_argo-events-webhook");
+    // No certificate and no --self-signed: a usage error.
+    let out = Command::new(bin).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert"));
+    // A certificate file that is not one.
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "nope").unwrap();
+    let out = Command::new(bin)
+        .arg("serve")
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&cert)
+        .args(["--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cert.pem"), "{stderr}");
+}
+
+/// A certificate for `localhost` and its key, as PEM.
+fn cert_pair() -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    (c.cert.pem(), c.signing_key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_certificate_is_used_for_new_connections() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let (cert_a, key_a) = cert_pair();
+    std::fs::write(&cert_path, &cert_a).unwrap();
+    std::fs::write(&key_path, &key_a).unwrap();
+    let args: Vec<std::ffi::OsString> = vec![
+        "--tls-cert".into(),
+        cert_path.clone().into(),
+        "--tls-key".into(),
+        key_path.clone().into(),
+        "--cert-check-interval".into(),
+        "1".into(),
+    ];
+    let server = spawn(dir, &args).await;
+    // A fresh client (no pooled connection) trusting only `ca`: does the handshake succeed?
+    let handshake = |ca: &str| {
+        let client = server.tls_client_trusting(ca.as_bytes());
+        let url = server.url("/live");
+        async move { client.get(url).send().await.is_ok() }
+    };
+    assert!(handshake(&cert_a).await);
+    let (cert_b, key_b) = cert_pair();
+    assert!(!handshake(&cert_b).await, "B is not served yet");
+    std::fs::write(&key_path, &key_b).unwrap();
+    std::fs::write(&cert_path, &cert_b).unwrap();
+    // Make the change visible even on a coarse-mtime filesystem.
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    for p in [&cert_path, &key_path] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if handshake(&cert_b).await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!handshake(&cert_a).await, "A is no longer served");
+}
+
+/// The install manifests under `manifests/webhook` parse, decode as their Kubernetes types and
+/// say what the server expects.
+#[test]
+fn the_install_manifests_parse_and_match_the_server() {
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/webhook");
+    let (docs, errors) = argo_events_api::manifest::load(&[dir]).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let of_kind = |kind: &str| -> Vec<Value> {
+        docs.iter()
+            .filter(|d| d.kind() == Some(kind))
+            .map(|d| d.value.clone())
+            .collect()
+    };
+    let mut kinds: Vec<&str> = docs.iter().filter_map(|d| d.kind()).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "Certificate",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "MutatingWebhookConfiguration",
+            "PodDisruptionBudget",
+            "Service",
+            "ServiceAccount",
+            "ValidatingWebhookConfiguration"
+        ]
+    );
+
+    // Both configurations: v1 reviews, no side effects, 5 s, fail closed, CREATE/UPDATE on the
+    // three kinds, kube-system excluded, the right path on the Service.
+    let validating: ValidatingWebhookConfiguration =
+        serde_json::from_value(of_kind("ValidatingWebhookConfiguration").remove(0)).unwrap();
+    let mutating: MutatingWebhookConfiguration =
+        serde_json::from_value(of_kind("MutatingWebhookConfiguration").remove(0)).unwrap();
+    let v = &validating.webhooks.as_ref().unwrap()[0];
+    let m = &mutating.webhooks.as_ref().unwrap()[0];
+    let common = [
+        (
+            &v.admission_review_versions,
+            &v.side_effects,
+            v.timeout_seconds,
+            &v.failure_policy,
+            &v.rules,
+            &v.match_conditions,
+            &v.client_config,
+            "/validate",
+        ),
+        (
+            &m.admission_review_versions,
+            &m.side_effects,
+            m.timeout_seconds,
+            &m.failure_policy,
+            &m.rules,
+            &m.match_conditions,
+            &m.client_config,
+            "/mutate",
+        ),
+    ];
+    for (versions, side_effects, timeout, policy, rules, conditions, client, path) in common {
+        assert_eq!(versions, &["v1"], "{path}");
+        assert_eq!(side_effects, "None", "{path}");
+        assert_eq!(timeout, Some(5), "{path}");
+        assert_eq!(policy.as_deref(), Some("Fail"), "{path}");
+        let rules = rules.as_ref().unwrap();
+        assert_eq!(rules.len(), 1, "{path}");
+        assert_eq!(
+            rules[0].operations.as_deref().unwrap(),
+            ["CREATE", "UPDATE"]
+        );
+        assert_eq!(
+            rules[0].resources.as_deref().unwrap(),
+            ["eventbus", "eventsources", "sensors"]
+        );
+        assert_eq!(rules[0].api_groups.as_deref().unwrap(), ["argoproj.io"]);
+        assert_eq!(rules[0].api_versions.as_deref().unwrap(), ["v1alpha1"]);
+        let conditions = conditions.as_ref().unwrap();
+        assert!(conditions[0].expression.contains("kube-system"), "{path}");
+        let service = client.service.as_ref().unwrap();
+        assert_eq!(service.path.as_deref(), Some(path));
+        assert_eq!(service.name, "events-webhook");
+    }
+
+    let deployment: Deployment = serde_json::from_value(of_kind("Deployment").remove(0)).unwrap();
+    let spec = deployment.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let pdb: PodDisruptionBudget =
+        serde_json::from_value(of_kind("PodDisruptionBudget").remove(0)).unwrap();
+    assert_eq!(
+        pdb.spec.unwrap().min_available,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+    // Every environment variable the Deployment sets is one `serve` reads.
+    let help = Command::new(env!("CARGO_BIN_EXE_argo-events-webhook"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let container = &spec.template.spec.unwrap().containers[0];
+    for env in container.env.as_ref().unwrap() {
+        assert!(
+            help.contains(&format!("[env: {}=", env.name)),
+            "{}",
+            env.name
+        );
+    }
+
+    // Least privilege: read-only on the facts, create on SubjectAccessReviews, nothing else.
+    let role: ClusterRole = serde_json::from_value(of_kind("ClusterRole").remove(0)).unwrap();
+    for rule in role.rules.unwrap() {
+        let verbs = rule.verbs.join(",");
+        if rule.resources.as_deref() == Some(&["subjectaccessreviews".to_owned()]) {
+            assert_eq!(verbs, "create");
+        } else {
+            assert_eq!(verbs, "get,list,watch");
+        }
+    }
+}
