@@ -3,3 +3,4 @@
 mod corpus;
 mod crds;
 mod eventpath;
+mod manifests;

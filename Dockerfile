@@ -1,0 +1,33 @@
+# One image with every binary of argo-events-rs:
+#   argo-events             EventSource and Sensor pods (`eventsource run`, `sensor run`)
+#   argo-events-controller  the controller (today only `render`; its reconcile loop is not
+#                           implemented yet, see manifests/base/controller/deployment.yaml)
+#   argo-events-webhook     the admission webhook server
+#   kubectl-argo-events     the kubectl plugin, for `kubectl argo events lint` in CI jobs
+#
+#   docker build -t argo-events-rs:latest .
+#
+# Not built by this repository's tests or CI (they run without a Docker engine); keep it plain.
+
+FROM rust:1.95 AS builder
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked \
+        -p argo-events-runtime \
+        -p argo-events-controller \
+        -p argo-events-webhook \
+        -p argo-events-kubectl \
+    && mkdir /out \
+    && cp target/release/argo-events \
+          target/release/argo-events-controller \
+          target/release/argo-events-webhook \
+          target/release/kubectl-argo-events \
+          /out/
+
+# glibc, libgcc, CA certificates and tzdata; no shell. Time zones used by calendar sources and
+# filters come from chrono-tz, compiled into the binaries.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=builder /out/ /usr/local/bin/
+# `nonroot` (65532) by number, so that Kubernetes' runAsNonRoot can verify it.
+USER 65532:65532
+ENTRYPOINT ["argo-events"]
