@@ -130,6 +130,13 @@ pub struct LintArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = LintOutput::Text)]
     pub output: LintOutput,
+    /// Policy bundle directory (`<name>/policy.yaml` or `*.yaml` Policy files); replaces the
+    /// compiled-in default bundle (`policies/default/`).
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+    /// Treat warnings as errors: exit 1 when there is any finding.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Output formats of `lint`.

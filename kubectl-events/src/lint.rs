@@ -1,10 +1,11 @@
-//! `lint`: upstream's decoding rules (and, with the admission issue, the webhook's rules) over
-//! manifest files.
+//! `lint`: upstream's decoding and validation rules, the webhook's admission rules and the policy
+//! bundle (the compiled-in default one, or `--policies DIR`) over manifest files.
 
 use std::io::{IsTerminal, Write};
 
 use argo_events_api::manifest;
 use argo_events_webhook::lint::{self as rules, Finding, Severity};
+use argo_events_webhook::policy;
 
 use crate::cli::{KubeArgs, LintArgs, LintOutput};
 use crate::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
@@ -23,8 +24,20 @@ pub fn run(
             return Ok(EXIT_USAGE);
         }
     };
+    let loaded = match &args.policies {
+        Some(dir) => policy::load_bundle(dir),
+        None => policy::default_bundle(),
+    };
+    let policies = match loaded {
+        Ok(policies) => policies,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
     let opts = rules::Options {
         namespace: kube.namespace.clone(),
+        policies,
     };
     let findings = rules::lint(&docs, &parse_errors, &opts);
     let checked = docs
@@ -41,7 +54,9 @@ pub fn run(
             write_text(&findings, checked, colour, out)?;
         }
     }
-    let failed = findings.iter().any(|f| f.severity == Severity::Error);
+    let failed = findings
+        .iter()
+        .any(|f| f.severity == Severity::Error || args.strict);
     Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
 }
 

@@ -132,6 +132,121 @@ fn lint_json_is_an_array_of_findings() {
     }
 }
 
+fn policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn strict_turns_warnings_into_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Clean but for one unknown field: a warning.
+    let file = write(
+        dir.path(),
+        "es.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: EventSource\nmetadata: {name: webhook}\n\
+         spec:\n  replica: 2\n  webhook:\n    push: {port: \"12000\", endpoint: /push, method: POST}\n",
+    );
+    let out = run(&["lint", path_str(&file)]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 error(s), 1 warning(s)"), "{text}");
+    assert!(text.contains("[unknown-field]"), "{text}");
+    let out = run(&["lint", "--strict", path_str(&file)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // The whole corpus, strict: still exactly the same findings, and exit 1.
+    let out = run(&["lint", "--strict", path_str(&corpus())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("129 object(s) checked: 2 error(s), 27 warning(s)"),
+        "{}",
+        stdout(&out)
+    );
+    // A file without findings passes strict.
+    let clean = policies().join("default/sensor-unique-dependency-names/pass/distinct-names.yaml");
+    let out = run(&["lint", "--strict", path_str(&clean)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn the_default_bundle_is_compiled_in_and_policies_replaces_it() {
+    let duplicate =
+        policies().join("default/sensor-unique-dependency-names/fail/duplicate-name.yaml");
+    let out = run(&["lint", path_str(&duplicate)]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("spec.dependencies[1].name: Sensor dependencies have unique names: name \"push\" is already used by item 0 [policy:sensor-unique-dependency-names]"),
+        "{text}"
+    );
+
+    let optional = policies().join("optional");
+    let plain_http = policies().join("optional/http-url-allow-list/fail/plain-http.yaml");
+    // The default bundle has no opinion on plain HTTP or labels.
+    let out = run(&["lint", path_str(&plain_http)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = run(&[
+        "lint",
+        "--policies",
+        path_str(&optional),
+        path_str(&plain_http),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("spec.triggers[0].template.http.url: HTTP triggers only call HTTPS endpoints: URL \"http://hooks.example.com/notify\" does not start with an allowed prefix (https://) [policy:http-url-allow-list]"),
+        "{text}"
+    );
+    assert!(text.contains("[policy:required-labels]"), "{text}");
+    // --policies replaces the default bundle: the duplicate dependency is no longer a finding.
+    let out = run(&[
+        "lint",
+        "--policies",
+        path_str(&optional),
+        path_str(&duplicate),
+    ]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("[policy:sensor-unique-dependency-names]"),
+        "{text}"
+    );
+    // A labelled Sensor without HTTP triggers satisfies the optional bundle.
+    let labelled = policies().join("optional/required-labels/pass/labelled-sensor.yaml");
+    let out = run(&[
+        "lint",
+        "--policies",
+        path_str(&optional),
+        path_str(&labelled),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn an_unusable_policy_bundle_exits_2_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = policies().join("default/sensor-unique-dependency-names/pass/distinct-names.yaml");
+    let out = run(&["lint", "--policies", path_str(dir.path()), path_str(&file)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no policy"), "{err}");
+    write(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: argo-events-rs.io/v1alpha1\nkind: Policy\nmetadata: {name: bad}\n\
+         spec: {description: d, action: deny, rule: {name: nope}}\n",
+    );
+    let out = run(&["lint", "--policies", path_str(dir.path()), path_str(&file)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml") && err.contains("unknown built-in rule \"nope\""),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_numeric_webhook_port_exits_1_and_names_the_field() {
     let dir = tempfile::tempdir().expect("tempdir");

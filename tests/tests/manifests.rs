@@ -111,7 +111,10 @@ fn committed_install_manifests_are_the_kustomize_output() {
         // Compared as documents, not text: kustomize versions format YAML differently.
         let same = |committed: &str| {
             let values = |text: &str, name: &str| -> Vec<Value> {
-                documents_named(text, name).into_iter().map(|d| d.value).collect()
+                documents_named(text, name)
+                    .into_iter()
+                    .map(|d| d.value)
+                    .collect()
             };
             values(committed, overlay.output) == values(&built, overlay.dir)
         };

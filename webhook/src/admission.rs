@@ -9,6 +9,9 @@
 //! may not change the implementation, switch NATS native and exotic, change `auth` or change
 //! `spec.jetstream.streamConfig`.
 //!
+//! The policy bundle ([`crate::policy`]) is evaluated on the incoming object too
+//! ([`try_review_with_policies`]).
+//!
 //! Mutation (`mutate: true`) writes upstream's defaults ([`argo_events_api::defaults`]) and
 //! answers the difference as a JSON patch.
 
@@ -19,6 +22,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::lint::Severity;
+use crate::policy::{self, Policy};
 use crate::rules;
 use crate::snapshot::{DEFAULT_NAMESPACE, Entry, Snapshot};
 use crate::validate::{self, FieldError};
@@ -92,6 +96,18 @@ pub fn try_review(
     snapshot: &Snapshot,
     mutate: bool,
 ) -> Result<Value, MalformedReview> {
+    try_review_with_policies(review, snapshot, mutate, &[])
+}
+
+/// [`try_review`], with the policy bundle evaluated on the incoming object when validating:
+/// violations of `deny` policies deny, those of `warn` policies become warnings, written as
+/// `<path>: <message> [policy:<name>]`.
+pub fn try_review_with_policies(
+    review: &Value,
+    snapshot: &Snapshot,
+    mutate: bool,
+    policies: &[Policy],
+) -> Result<Value, MalformedReview> {
     let malformed = |message: &str| MalformedReview {
         message: message.to_owned(),
     };
@@ -107,7 +123,7 @@ pub fn try_review(
         .and_then(Value::as_str)
         .filter(|u| !u.is_empty())
         .ok_or_else(|| malformed("request.uid is missing or not a string"))?;
-    Ok(wrap(uid, &decide(request, snapshot, mutate)))
+    Ok(wrap(uid, &decide(request, snapshot, mutate, policies)))
 }
 
 fn wrap(uid: &str, d: &Decision) -> Value {
@@ -138,7 +154,7 @@ fn wrap(uid: &str, d: &Decision) -> Value {
 }
 
 /// The decision for the `request` of a review that has a uid.
-fn decide(request: &Value, snapshot: &Snapshot, mutate: bool) -> Decision {
+fn decide(request: &Value, snapshot: &Snapshot, mutate: bool, policies: &[Policy]) -> Decision {
     let operation = request
         .get("operation")
         .and_then(Value::as_str)
@@ -193,7 +209,14 @@ fn decide(request: &Value, snapshot: &Snapshot, mutate: bool) -> Decision {
         })
         .unwrap_or(DEFAULT_NAMESPACE)
         .to_owned();
-    let (errors, warnings) = findings(&decoded, old, operation, &namespace, snapshot);
+    let (mut errors, mut warnings) = findings(&decoded, old, operation, &namespace, snapshot);
+    for v in policy::evaluate(policies, object, &namespace) {
+        let line = format!("{}: {} [{}]", v.path, v.message, v.rule);
+        match v.severity {
+            Severity::Error => errors.push(line),
+            Severity::Warning => warnings.push(line),
+        }
+    }
     if errors.is_empty() {
         Decision {
             warnings,

@@ -7,6 +7,8 @@
 //! ([`rules`]: naming, references, EventBus presence, RBAC, pitfalls), all reported by
 //! [`lint`]; and the answer to an AdmissionReview ([`admission`]), which runs the same
 //! decisions on the incoming object placed into the snapshot, or patches in upstream's defaults.
+//! On top, an organisation's declarative checks: the [`policy`] bundle (JSON Schema or built-in
+//! rules per policy, `policies/` at the repository root), evaluated by [`lint`].
 //!
 //! The `argo-events-webhook` binary (`src/main.rs`, `src/server.rs`) serves [`admission`] over
 //! rustls; this library stays free of I/O.
@@ -14,6 +16,7 @@
 
 pub mod admission;
 pub mod lint;
+pub mod policy;
 pub mod rules;
 pub mod snapshot;
 pub mod validate;

@@ -6,6 +6,7 @@ use argo_events_api::manifest::{self, DocKind, Document, ManifestError, Object};
 use argo_events_api::{EventBus, Sensor};
 use serde::Serialize;
 
+use crate::policy::{self, Policy};
 use crate::rules;
 use crate::snapshot::Snapshot;
 use crate::validate::{self, FieldError};
@@ -20,7 +21,8 @@ pub enum Severity {
     Error,
 }
 
-/// Rule identifiers. They appear in `-o json` output; keep them stable.
+/// Rule identifiers. They appear in `-o json` output; keep them stable. Findings of the policy
+/// bundle use `policy:<name>` ([`crate::policy::RULE_PREFIX`]).
 pub mod rule {
     /// The file or document is not valid YAML or JSON.
     pub const PARSE: &str = "parse";
@@ -98,6 +100,9 @@ impl Finding {
 pub struct Options {
     /// Namespace assumed for objects that name none.
     pub namespace: Option<String>,
+    /// The policy bundle evaluated on each EventBus, EventSource and Sensor that decodes
+    /// (rule `policy:<name>`); empty for none.
+    pub policies: Vec<Policy>,
 }
 
 /// Lints parsed documents and the parse errors met while reading them. Documents of other kinds
@@ -108,7 +113,8 @@ pub struct Options {
 /// empty) in its namespace, or without one when there is none.
 ///
 /// Then the [`rules`] run over a [`Snapshot`] of all `docs` (naming, references, EventBus,
-/// RBAC, pitfalls); their findings follow those of upstream's rules.
+/// RBAC, pitfalls); their findings follow those of upstream's rules. Last come the findings of
+/// the policies of `opts` ([`policy::evaluate`]) on each object that decodes, in document order.
 pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -> Vec<Finding> {
     let ns = opts.namespace.as_deref();
     let mut findings: Vec<Finding> = parse_errors.iter().map(parse_finding).collect();
@@ -168,6 +174,26 @@ pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -
             ..Finding::for_doc(doc, ns, issue.severity, issue.rule)
         }
     }));
+    if !opts.policies.is_empty() {
+        for (doc, object) in docs.iter().zip(&decoded) {
+            if !matches!(object, Some(Ok(_))) {
+                continue;
+            }
+            let namespace = doc
+                .namespace()
+                .or(ns)
+                .unwrap_or(crate::snapshot::DEFAULT_NAMESPACE);
+            findings.extend(
+                policy::evaluate(&opts.policies, &doc.value, namespace)
+                    .into_iter()
+                    .map(|v| Finding {
+                        path: v.path,
+                        message: v.message,
+                        ..Finding::for_doc(doc, ns, v.severity, &v.rule)
+                    }),
+            );
+        }
+    }
     findings
 }
 
@@ -364,6 +390,7 @@ mod tests {
         let docs: Vec<Document> = values.into_iter().map(doc).collect();
         let opts = Options {
             namespace: namespace.map(str::to_owned),
+            ..Options::default()
         };
         lint(&docs, &[], &opts)
     }
@@ -435,6 +462,7 @@ mod tests {
         ];
         let opts = Options {
             namespace: Some("argo-events".into()),
+            ..Options::default()
         };
         let findings = lint(&docs, &[], &opts);
         assert_eq!(findings.len(), 1, "{findings:?}");
@@ -482,6 +510,7 @@ mod tests {
             &[],
             &Options {
                 namespace: Some("team-a".into()),
+                ..Options::default()
             },
         );
         assert_eq!(findings[0].namespace.as_deref(), Some("team-a"));

@@ -36,7 +36,8 @@ enum Command {
     ///
     /// Cluster facts (EventBuses, EventSources, ServiceAccounts, RBAC) come only from the
     /// manifests under --snapshot, read once at start; watching a cluster (reflector caches) is
-    /// not implemented yet.
+    /// not implemented yet. The policy bundle is the compiled-in default one, or the one under
+    /// --policies (a mounted ConfigMap in-cluster), read once at start.
     Serve(server::ServeOpts),
 }
 

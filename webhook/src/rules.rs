@@ -94,7 +94,7 @@ pub fn is_condition_name(name: &str) -> bool {
 }
 
 /// `base.key`, or `base["key"]` when the key is not a plain word (as decode paths are written).
-fn key_path(base: &str, key: &str) -> String {
+pub(crate) fn key_path(base: &str, key: &str) -> String {
     if is_condition_name(key) {
         format!("{base}.{key}")
     } else {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
 use argo_events_webhook::admission;
+use argo_events_webhook::policy::{self, Policy};
 use argo_events_webhook::snapshot::Snapshot;
 use axum::Router;
 use axum::body::{Body, HttpBody as _};
@@ -74,6 +75,11 @@ pub struct ServeOpts {
     /// that need cluster facts see none. Watching the cluster is not implemented.
     #[arg(long, env = "WEBHOOK_SNAPSHOT")]
     snapshot: Option<PathBuf>,
+    /// Policy bundle directory (`<name>/policy.yaml` directories or flat `*.yaml` Policy files,
+    /// as a mounted ConfigMap gives), read once at start; replaces the compiled-in default
+    /// bundle. A bundle that does not load stops the server.
+    #[arg(long, env = "WEBHOOK_POLICIES", value_name = "DIR")]
+    policies: Option<PathBuf>,
     /// Largest request body accepted, in bytes (413 above).
     #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 3 * 1024 * 1024)]
     body_limit: usize,
@@ -91,11 +97,21 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         Some(dir) => load_snapshot(dir)?,
         None => Snapshot::default(),
     };
+    let policies = match &opts.policies {
+        Some(dir) => policy::load_bundle(dir)?,
+        None => policy::default_bundle()?,
+    };
+    tracing::info!(
+        source = %opts.policies.as_deref().map_or("compiled-in default".into(), |d| d.display().to_string()),
+        policies = policies.len(),
+        "loaded the policy bundle"
+    );
     let tls = Arc::new(TlsState::new(&opts)?);
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         snapshot: Arc::new(snapshot),
+        policies: Arc::new(policies),
         metrics: metrics.clone(),
         body_limit: opts.body_limit,
     };
@@ -299,6 +315,7 @@ async fn accept_loop(listener: TcpListener, tls: Arc<TlsState>, app: Router) {
 #[derive(Clone)]
 struct AppState {
     snapshot: Arc<Snapshot>,
+    policies: Arc<Vec<Policy>>,
     metrics: Arc<Metrics>,
     body_limit: usize,
 }
@@ -380,7 +397,7 @@ async fn admit(
         .and_then(serde_json::Value::as_str)
         .unwrap_or("")
         .to_owned();
-    match admission::try_review(&review, &state.snapshot, mutate) {
+    match admission::try_review_with_policies(&review, &state.snapshot, mutate, &state.policies) {
         Ok(response) => {
             let allowed = response
                 .pointer("/response/allowed")

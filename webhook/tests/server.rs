@@ -520,3 +520,134 @@ fn the_install_manifests_parse_and_match_the_server() {
         }
     }
 }
+
+/// `--policies DIR` (a mounted ConfigMap: flat files and kubelet's `..data` entries) replaces
+/// the default bundle; its deny policies deny, its warn policies warn. A bundle that does not
+/// load stops the server with the file and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_bundle_is_loaded_from_policies() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(policies.join("..data")).unwrap();
+    std::fs::write(
+        policies.join("owner.yaml"),
+        "apiVersion: argo-events-rs.io/v1alpha1\nkind: Policy\nmetadata: {name: owner}\n\
+         spec: {description: Sensors name an owner, action: deny, match: {kinds: [Sensor]},\n\
+         rule: {name: required-labels, params: {labels: [owner]}}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("https.yaml"),
+        "apiVersion: argo-events-rs.io/v1alpha1\nkind: Policy\nmetadata: {name: https}\n\
+         spec: {description: HTTPS only, action: warn,\n\
+         rule: {name: http-url-allow-list, params: {prefixes: [\"https://\"]}}}\n",
+    )
+    .unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--self-signed".into(),
+        "--write-ca".into(),
+        ca_path.clone().into(),
+        "--policies".into(),
+        policies.clone().into(),
+    ];
+    let mut server = spawn(dir, &args).await;
+    server.ca = std::fs::read(&ca_path).unwrap();
+    let client = server.tls_client();
+    let validate = |object: Value| {
+        let request = client
+            .post(server.url("/validate"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&review("CREATE", object)).unwrap())
+            .send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    let v = validate(sensor("github")).await;
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    assert_eq!(
+        v["response"]["status"]["message"],
+        "invalid Sensor: metadata.labels.owner: Sensors name an owner: label \"owner\" is missing or empty [policy:owner]"
+    );
+
+    let mut owned = sensor("github");
+    owned["metadata"]["labels"] = json!({"owner": "team-a"});
+    owned["spec"]["triggers"] =
+        json!([{"template": {"name": "t", "http": {"url": "http://x.example/"}}}]);
+    let v = validate(owned).await;
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+    assert_eq!(
+        v["response"]["warnings"],
+        json!([
+            "spec.triggers[0].template.http.url: HTTPS only: URL \"http://x.example/\" does not start with an allowed prefix (https://) [policy:https]"
+        ])
+    );
+
+    // The default bundle is replaced: a duplicate dependency name is no longer denied.
+    let mut duplicate = sensor("github");
+    duplicate["metadata"]["labels"] = json!({"owner": "team-a"});
+    duplicate["spec"]["dependencies"] = json!([
+        {"name": "push", "eventSourceName": "github", "eventName": "push"},
+        {"name": "push", "eventSourceName": "github", "eventName": "tag"},
+    ]);
+    let v = validate(duplicate.clone()).await;
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+
+    // Without --policies the compiled-in default bundle denies it.
+    drop(server);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--self-signed".into(),
+        "--write-ca".into(),
+        ca_path.clone().into(),
+    ];
+    let mut server = spawn(dir, &args).await;
+    server.ca = std::fs::read(&ca_path).unwrap();
+    let v = server
+        .tls_client()
+        .post(server.url("/validate"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&review("CREATE", duplicate)).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    let message = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("[policy:sensor-unique-dependency-names]"),
+        "{message}"
+    );
+
+    // A bundle that does not load: the server does not start and says why.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bad.path().join("bad.yaml"),
+        "apiVersion: argo-events-rs.io/v1alpha1\nkind: Policy\nmetadata: {name: bad}\n\
+         spec: {description: d, action: deny, schema: {type: 12}}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_argo-events-webhook"))
+        .args([
+            "serve",
+            "--self-signed",
+            "--addr",
+            "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--policies")
+        .arg(bad.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml") && stderr.contains("spec.schema is not a valid JSON Schema"),
+        "{stderr}"
+    );
+}

@@ -495,3 +495,88 @@ fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
         _ => None,
     }
 }
+
+#[test]
+fn policies_deny_or_warn_on_the_incoming_object() {
+    let policy = |name: &str, action: &str, rule: &str| {
+        crate::policy::parse_policy(
+            "p.yaml",
+            &format!(
+                "apiVersion: argo-events-rs.io/v1alpha1\nkind: Policy\nmetadata: {{name: {name}}}\n\
+                 spec: {{description: {name}, action: {action}, match: {{kinds: [Sensor]}}, rule: {rule}}}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let labels = policy(
+        "labels",
+        "deny",
+        "{name: required-labels, params: {labels: [owner]}}",
+    );
+    let https = policy(
+        "https",
+        "warn",
+        "{name: http-url-allow-list, params: {prefixes: [\"https://\"]}}",
+    );
+    let mut http = sensor("github");
+    http["spec"]["triggers"] =
+        json!([{"template": {"name": "t", "http": {"url": "http://x.example/"}}}]);
+    let review = |object: Value, policies: &[Policy]| {
+        outcome(
+            &try_review_with_policies(
+                &request("CREATE", object, None),
+                &cluster(),
+                false,
+                policies,
+            )
+            .unwrap(),
+        )
+    };
+
+    // Without policies (try_review) both are fine.
+    let (allowed, _, warnings) =
+        outcome(&try_review(&request("CREATE", http.clone(), None), &cluster(), false).unwrap());
+    assert!(allowed);
+    assert_eq!(warnings, Vec::<String>::new());
+
+    // A warn policy warns.
+    let (allowed, message, warnings) = review(http.clone(), std::slice::from_ref(&https));
+    assert!(allowed, "{message:?}");
+    assert_eq!(
+        warnings,
+        [
+            "spec.triggers[0].template.http.url: https: URL \"http://x.example/\" does not start with an allowed prefix (https://) [policy:https]"
+        ]
+    );
+
+    // A deny policy denies, with the path and the rule.
+    let (allowed, message, _) = review(http.clone(), &[labels.clone(), https.clone()]);
+    assert!(!allowed);
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            "invalid Sensor: metadata.labels.owner: labels: label \"owner\" is missing or empty [policy:labels]"
+        )
+    );
+    let mut labelled = http.clone();
+    labelled["metadata"]["labels"] = json!({"owner": "team-a"});
+    let (allowed, _, _) = review(labelled, std::slice::from_ref(&labels));
+    assert!(allowed);
+
+    // Policies select by kind; mutation and DELETE never evaluate them.
+    let (allowed, _, _) = review(source(), std::slice::from_ref(&labels));
+    assert!(allowed);
+    let mutated = try_review_with_policies(
+        &request("CREATE", http.clone(), None),
+        &cluster(),
+        true,
+        std::slice::from_ref(&labels),
+    )
+    .unwrap();
+    assert_eq!(mutated["response"]["allowed"], true);
+    let (allowed, _, _) = outcome(
+        &try_review_with_policies(&request("DELETE", http, None), &cluster(), false, &[labels])
+            .unwrap(),
+    );
+    assert!(allowed);
+}
