@@ -303,18 +303,18 @@ fn findings(
 }
 
 /// Puts the incoming object into `entries`, replacing one of the same namespace and name.
-fn place<T>(entries: &mut Vec<Entry<T>>, namespace: &str, value: T)
+fn place<T>(entries: &mut Vec<std::sync::Arc<Entry<T>>>, namespace: &str, value: T)
 where
     T: HasName,
 {
     let name = value.name().to_owned();
     entries.retain(|e| !(e.namespace == namespace && e.name == name));
-    entries.push(Entry {
+    entries.push(std::sync::Arc::new(Entry {
         doc: INCOMING,
         namespace: namespace.to_owned(),
         name,
         value,
-    });
+    }));
 }
 
 /// `metadata.name` of the three kinds.

@@ -1,6 +1,8 @@
 //! The cluster facts the admission rules look at, as one value: filled from reflector caches in
 //! the server and from the manifest set in `lint` ([`Snapshot::from_documents`]).
 
+use std::sync::Arc;
+
 use argo_events_api::manifest::{self, Document, Object};
 use argo_events_api::{EventBus, EventSource, Sensor, gocompat};
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -26,25 +28,27 @@ pub struct Entry<T> {
 }
 
 /// Every object of the kinds the rules use, decoded from a set of documents. Documents that do
-/// not decode are left out (their decode findings say why).
+/// not decode are left out (their decode findings say why). Entries are shared (`Arc`), so the
+/// admission server's per-review copy of the snapshot, with the incoming object swapped in,
+/// costs reference counts rather than deep copies.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// EventBuses.
-    pub event_buses: Vec<Entry<EventBus>>,
+    pub event_buses: Vec<Arc<Entry<EventBus>>>,
     /// EventSources.
-    pub event_sources: Vec<Entry<EventSource>>,
+    pub event_sources: Vec<Arc<Entry<EventSource>>>,
     /// Sensors.
-    pub sensors: Vec<Entry<Sensor>>,
+    pub sensors: Vec<Arc<Entry<Sensor>>>,
     /// ServiceAccounts (`v1`).
-    pub service_accounts: Vec<Entry<ServiceAccount>>,
+    pub service_accounts: Vec<Arc<Entry<ServiceAccount>>>,
     /// Roles (`rbac.authorization.k8s.io/v1`).
-    pub roles: Vec<Entry<Role>>,
+    pub roles: Vec<Arc<Entry<Role>>>,
     /// ClusterRoles (namespace empty).
-    pub cluster_roles: Vec<Entry<ClusterRole>>,
+    pub cluster_roles: Vec<Arc<Entry<ClusterRole>>>,
     /// RoleBindings.
-    pub role_bindings: Vec<Entry<RoleBinding>>,
+    pub role_bindings: Vec<Arc<Entry<RoleBinding>>>,
     /// ClusterRoleBindings (namespace empty).
-    pub cluster_role_bindings: Vec<Entry<ClusterRoleBinding>>,
+    pub cluster_role_bindings: Vec<Arc<Entry<ClusterRoleBinding>>>,
 }
 
 const RBAC: &str = "rbac.authorization.k8s.io/v1";
@@ -107,11 +111,11 @@ fn decode<T: DeserializeOwned>(doc: &Document) -> Option<T> {
     gocompat::from_value::<T>(&doc.value).ok().map(|d| d.value)
 }
 
-fn entry<T>(doc: usize, namespace: &str, name: &str, value: T) -> Entry<T> {
-    Entry {
+fn entry<T>(doc: usize, namespace: &str, name: &str, value: T) -> Arc<Entry<T>> {
+    Arc::new(Entry {
         doc,
         namespace: namespace.to_owned(),
         name: name.to_owned(),
         value,
-    }
+    })
 }
