@@ -289,6 +289,7 @@ impl SensorRunner {
                 .carry_out(
                     &trigger,
                     &trigger_name,
+                    &deps,
                     &outcome.commands,
                     &delivery,
                     limiter.as_mut(),
@@ -319,6 +320,7 @@ impl SensorRunner {
         &self,
         trigger: &Trigger,
         trigger_name: &str,
+        deps: &[String],
         commands: &[Command],
         delivery: &Delivery,
         limiter: Option<&mut RateLimiter>,
@@ -329,13 +331,8 @@ impl SensorRunner {
         for command in commands {
             match command {
                 Command::Persist { trigger: t } | Command::Reset { trigger: t, .. } => {
-                    if let Err(e) = persist_trigger(
-                        kv.as_ref(),
-                        t,
-                        state.triggers.get(t),
-                        &trigger_dependencies(&self.sensor, trigger),
-                    )
-                    .await
+                    if let Err(e) =
+                        persist_trigger(kv.as_ref(), t, state.triggers.get(t), deps).await
                     {
                         tracing::warn!(trigger = %t, error = %e, "could not persist condition state; redelivering");
                         return Settle::Redeliver(Duration::from_secs(1));
