@@ -15,6 +15,7 @@ pub mod eventsource;
 pub mod gocompat;
 pub mod manifest;
 pub mod sensor;
+pub mod watched;
 
 pub use common::*;
 pub use eventbus::*;
