@@ -1,7 +1,9 @@
 //! sprig v3 date functions with Go reference-layout formatting/parsing
-//! (`2006-01-02T15:04:05Z07:00`). The engine has no time-zone database: `Local`
-//! is UTC, and only `UTC`, `Local`, `""` and `Etc/GMT±N` zones are known (others
-//! fall back to UTC, as Go does for a zone it cannot load).
+//! (`2006-01-02T15:04:05Z07:00`). `Local` is UTC (the pods run in UTC); IANA zone names
+//! (`Europe/Berlin`, `America/New_York`, `Etc/GMT-2`) come from the tz database compiled in
+//! (chrono-tz), with the zone's abbreviation at that instant as Go prints it (`CET`, `CEST`,
+//! `+03` where the database has none); an unknown name falls back to UTC, as sprig does when Go
+//! cannot load the zone.
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Timelike, Utc};
 
@@ -139,21 +141,45 @@ pub(crate) fn zero_time() -> GoTime {
     }
 }
 
-/// Resolves a zone name; unknown names fall back to UTC like sprig does.
-fn zone(name: &str) -> (FixedOffset, String) {
-    if let Some(rest) = name.strip_prefix("Etc/GMT")
-        && let Ok(h) = rest.parse::<i32>()
-        && (-14..=12).contains(&h)
-        && let Some(off) = FixedOffset::east_opt(-h * 3600)
-    {
-        let abbr = if h == 0 {
-            "GMT".to_string()
-        } else {
-            format!("{:+03}", -h)
+/// `t` seen in the zone `name`; unknown names fall back to UTC like sprig does.
+fn in_zone(t: &GoTime, name: &str) -> GoTime {
+    if matches!(name, "" | "UTC" | "Local") {
+        return GoTime {
+            dt: t.dt.with_timezone(&utc()),
+            zone: "UTC".into(),
         };
-        return (off, abbr);
     }
-    (utc(), "UTC".into())
+    match name.parse::<chrono_tz::Tz>() {
+        Ok(tz) => {
+            use chrono::Offset as _;
+            use chrono_tz::OffsetName as _;
+            let local = t.dt.with_timezone(&tz);
+            let off = local.offset().fix();
+            let zone = match local.offset().abbreviation() {
+                Some(a) if !a.is_empty() => a.to_owned(),
+                _ => numeric_abbreviation(off.local_minus_utc()),
+            };
+            GoTime {
+                dt: t.dt.with_timezone(&off),
+                zone,
+            }
+        }
+        Err(_) => GoTime {
+            dt: t.dt.with_timezone(&utc()),
+            zone: "UTC".into(),
+        },
+    }
+}
+
+/// Go's name for a zone without an abbreviation: `+03`, `-0930`.
+fn numeric_abbreviation(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let (h, m) = (secs.abs() / 3600, secs.abs() % 3600 / 60);
+    if m == 0 {
+        format!("{sign}{h:02}")
+    } else {
+        format!("{sign}{h:02}{m:02}")
+    }
 }
 
 fn date_in_zone(layout: &str, date: &Value, zone_name: &str) -> String {
@@ -162,12 +188,7 @@ fn date_in_zone(layout: &str, date: &Value, zone_name: &str) -> String {
         Value::Int(i) | Value::Int64(i) => from_unix(*i),
         _ => now(),
     };
-    let (off, abbr) = zone(zone_name);
-    let t = GoTime {
-        dt: t.dt.with_timezone(&off),
-        zone: abbr,
-    };
-    format_layout(&t, layout)
+    format_layout(&in_zone(&t, zone_name), layout)
 }
 
 fn from_unix(secs: i64) -> GoTime {

@@ -456,6 +456,27 @@ fn sprig_dates() {
             "{{ dateInZone \"15:04 MST -07:00\" 0 \"Etc/GMT-2\" }}",
             O("02:00 +02 +02:00"),
         ),
+        // IANA zones with their abbreviation at that instant (winter and summer time).
+        (
+            "{{ dateInZone \"2006-01-02 15:04 MST -0700\" 1704067200 \"Europe/Berlin\" }}",
+            O("2024-01-01 01:00 CET +0100"),
+        ),
+        (
+            "{{ dateInZone \"2006-01-02 15:04 MST\" 1719792000 \"Europe/Berlin\" }}",
+            O("2024-07-01 02:00 CEST"),
+        ),
+        (
+            "{{ dateInZone \"15:04 MST\" 1719792000 \"America/New_York\" }}",
+            O("20:00 EDT"),
+        ),
+        (
+            "{{ dateInZone \"15:04 MST\" 0 \"Asia/Kolkata\" }}",
+            O("05:30 IST"),
+        ),
+        (
+            "{{ dateInZone \"15:04 MST\" 0 \"No/Such_Zone\" }}",
+            O("00:00 UTC"),
+        ),
         (
             "{{ date \"Mon Jan _2 3:04PM .000 Z07:00\" 0 }}",
             O("Thu Jan  1 12:00AM .000 Z"),
