@@ -4,6 +4,7 @@
 pub mod eventbus;
 pub mod eventsource;
 pub mod sensor;
+pub mod stan;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,13 +3,14 @@
 //! StatefulSet, and the `status.config` handed to EventSources and Sensors.
 //!
 //! Generated credentials come in as a [`JetStreamCredentials`] value so that every builder is
-//! deterministic; [`generate_passwords`] makes the random parts.
+//! deterministic; [`generate_credentials`] makes them (random passwords and keys, TLS
+//! certificates). The controller's `eventBus.nats` configuration ([`StanGlobalConfig`]) lives
+//! here too, next to [`JetStreamGlobalConfig`]; the NATS Streaming builders are in
+//! [`super::stan`].
 
 use std::collections::BTreeMap;
 
-use argo_events_api::{
-    BusConfig, EventBus, JetStreamBus, JetStreamConfig, NATSConfig, SecretKeySelector,
-};
+use argo_events_api::{BusConfig, EventBus, JetStreamBus, JetStreamConfig, SecretKeySelector};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
@@ -85,6 +86,92 @@ impl JetStreamGlobalConfig {
     }
 }
 
+/// One NATS Streaming version of the controller configuration (`eventBus.nats.versions[]`,
+/// upstream's `StanVersion`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StanVersion {
+    /// Version name; native NATS Streaming buses always use
+    /// [`super::stan::DEFAULT_STAN_VERSION`].
+    pub version: String,
+    /// nats-streaming image of the `stan` container.
+    pub nats_streaming_image: String,
+    /// prometheus-nats-exporter image of the `metrics` container.
+    pub metrics_exporter_image: String,
+}
+
+/// The `eventBus.nats` part of the controller configuration (upstream's `StanConfig`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct StanGlobalConfig {
+    /// Known versions.
+    #[serde(default)]
+    pub versions: Vec<StanVersion>,
+}
+
+impl StanGlobalConfig {
+    /// Reads `eventBus.nats` from the text of `controller-config.yaml`; no `eventBus.nats`
+    /// gives an empty version list (upstream refuses to start then; here the version lookup
+    /// of a native NATS bus fails with an error naming the missing version).
+    pub fn from_controller_config(text: &str) -> Result<Self, serde_yaml_ng::Error> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase")]
+        struct File {
+            #[serde(default)]
+            event_bus: Bus,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct Bus {
+            #[serde(default)]
+            nats: Option<StanGlobalConfig>,
+        }
+        let file: File = serde_yaml_ng::from_str(text)?;
+        Ok(file.event_bus.nats.unwrap_or_default())
+    }
+
+    /// The versions upstream's shipped controller configuration lists: `latest`
+    /// (`nats-streaming:latest`, `natsio/prometheus-nats-exporter:latest`) and `0.22.1`
+    /// (`nats-streaming:0.22.1`, `natsio/prometheus-nats-exporter:0.8.0`).
+    pub fn upstream_defaults() -> Self {
+        let v = |version: &str, image: &str, exporter: &str| StanVersion {
+            version: version.to_owned(),
+            nats_streaming_image: image.to_owned(),
+            metrics_exporter_image: exporter.to_owned(),
+        };
+        Self {
+            versions: vec![
+                v(
+                    "latest",
+                    "nats-streaming:latest",
+                    "natsio/prometheus-nats-exporter:latest",
+                ),
+                v(
+                    "0.22.1",
+                    "nats-streaming:0.22.1",
+                    "natsio/prometheus-nats-exporter:0.8.0",
+                ),
+            ],
+        }
+    }
+
+    /// The version entry named `version`; the error names the bus and the known versions.
+    pub fn version(&self, bus: &str, version: &str) -> Result<&StanVersion, BuildError> {
+        self.versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| BuildError::StreamConfig {
+                bus: bus.to_owned(),
+                what: "controller configuration eventBus.nats.versions",
+                message: format!(
+                    "NATS Streaming version {version:?} is not listed (listed: {:?})",
+                    self.versions
+                        .iter()
+                        .map(|v| v.version.as_str())
+                        .collect::<Vec<_>>()
+                ),
+            })
+    }
+}
+
 /// Generated secrets of a bus: passwords and PEM-encoded keys/certificates.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct JetStreamCredentials {
@@ -110,7 +197,7 @@ pub struct JetStreamCredentials {
     pub cluster_ca_cert_pem: String,
 }
 
-fn random_string(len: usize) -> String {
+pub(super) fn random_string(len: usize) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
     (0..len)
@@ -119,7 +206,7 @@ fn random_string(len: usize) -> String {
 }
 
 /// Fresh random user, passwords and encryption key (lengths as upstream: 8, 16, 24, 32). The
-/// PEM fields stay empty: certificate generation is not part of this crate yet.
+/// PEM fields stay empty; [`generate_credentials`] fills them too.
 pub fn generate_passwords() -> JetStreamCredentials {
     JetStreamCredentials {
         js_user: random_string(8),
@@ -130,10 +217,180 @@ pub fn generate_passwords() -> JetStreamCredentials {
     }
 }
 
-fn name(bus: &EventBus) -> &str {
+/// Organisation (`O=`) of the generated certificates, upstream's `certOrg`.
+pub const CERT_ORG: &str = "io.argoproj";
+/// Validity of the generated certificates in days: 10 × 365, as upstream.
+pub const CERT_VALIDITY_DAYS: i64 = 10 * 365;
+
+/// DNS names of the server certificate: `<svc>.<ns>.svc.cluster.local`, `<svc>.<ns>.svc`.
+pub fn server_cert_hosts(bus: &EventBus) -> Vec<String> {
+    let (svc, ns) = (service_name(bus), namespace(bus));
+    vec![
+        format!("{svc}.{ns}.svc.cluster.local"),
+        format!("{svc}.{ns}.svc"),
+    ]
+}
+
+/// DNS names of the cluster (routes) certificate: `*.<svc>.<ns>.svc.cluster.local`,
+/// `*.<svc>.<ns>.svc`.
+pub fn cluster_cert_hosts(bus: &EventBus) -> Vec<String> {
+    let (svc, ns) = (service_name(bus), namespace(bus));
+    vec![
+        format!("*.{svc}.{ns}.svc.cluster.local"),
+        format!("*.{svc}.{ns}.svc"),
+    ]
+}
+
+/// A private key and its certificate, plus the CA certificate that signed it (all PEM).
+struct CertBundle {
+    key_pem: String,
+    cert_pem: String,
+    ca_cert_pem: String,
+}
+
+/// Proleptic Gregorian `(year, month, day)` of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let year =
+        i32::try_from(year).expect("invariant: a year derived from the system clock fits i32");
+    let month = u8::try_from(month).expect("invariant: a month is 1..=12");
+    let day = u8::try_from(day).expect("invariant: a day is 1..=31");
+    (year, month, day)
+}
+
+/// Parameters valid from today 00:00 UTC until [`CERT_VALIDITY_DAYS`] later.
+fn validity() -> rcgen::CertificateParams {
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs() / 86_400).unwrap_or(0))
+        .unwrap_or(0);
+    let mut params = rcgen::CertificateParams::default();
+    let (y, m, d) = civil_from_days(today);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = civil_from_days(today + CERT_VALIDITY_DAYS);
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+    params
+}
+
+fn random_serial() -> rcgen::SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    // Positive and 16 bytes long: the top bit clear, some bit of the top byte set.
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    rcgen::SerialNumber::from_slice(&bytes)
+}
+
+/// A self-signed CA and a leaf certificate it signs, both `O=io.argoproj`, carrying `hosts` as
+/// DNS names, valid [`CERT_VALIDITY_DAYS`] (upstream's `tls.CreateCerts`). The CA has key usages
+/// certSign + digitalSignature and extended usages serverAuth + clientAuth; the leaf has
+/// digitalSignature, serverAuth, and clientAuth too when `client`.
+///
+/// Keys are ECDSA P-256 (SHA-256 signatures), not upstream's RSA-2048: the crate's rcgen runs
+/// on ring, which cannot generate RSA keys. The private key is PKCS#8 PEM (`PRIVATE KEY`).
+fn create_certs(
+    bus: &EventBus,
+    hosts: &[String],
+    client: bool,
+    what: &'static str,
+) -> Result<CertBundle, BuildError> {
+    use rcgen::{
+        BasicConstraints, DistinguishedName, DnType, ExtendedKeyUsagePurpose as Eku, IsCa, KeyPair,
+        KeyUsagePurpose as Ku, SanType,
+    };
+    let fail = |step: &str, e: rcgen::Error| BuildError::StreamConfig {
+        bus: name(bus).to_owned(),
+        what,
+        message: format!("generating the {step} for {}: {e}", hosts.join(", ")),
+    };
+    let sans = hosts
+        .iter()
+        .map(|h| {
+            h.clone()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|e| fail("subject alternative names", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, CERT_ORG);
+    let base = validity();
+    let params = |is_ca: IsCa, key_usages: Vec<Ku>, ekus: Vec<Eku>| {
+        let mut p = base.clone();
+        p.serial_number = Some(random_serial());
+        p.distinguished_name = dn.clone();
+        p.subject_alt_names = sans.clone();
+        p.is_ca = is_ca;
+        p.key_usages = key_usages;
+        p.extended_key_usages = ekus;
+        p
+    };
+
+    let ca_key = KeyPair::generate().map_err(|e| fail("CA key", e))?;
+    let ca = rcgen::CertifiedIssuer::self_signed(
+        params(
+            IsCa::Ca(BasicConstraints::Unconstrained),
+            vec![Ku::KeyCertSign, Ku::DigitalSignature],
+            vec![Eku::ServerAuth, Eku::ClientAuth],
+        ),
+        ca_key,
+    )
+    .map_err(|e| fail("CA certificate", e))?;
+
+    let leaf_key = KeyPair::generate().map_err(|e| fail("private key", e))?;
+    let mut ekus = vec![Eku::ServerAuth];
+    if client {
+        ekus.push(Eku::ClientAuth);
+    }
+    let leaf = params(IsCa::ExplicitNoCa, vec![Ku::DigitalSignature], ekus)
+        .signed_by(&leaf_key, &ca)
+        .map_err(|e| fail("certificate", e))?;
+    Ok(CertBundle {
+        key_pem: leaf_key.serialize_pem(),
+        cert_pem: leaf.pem(),
+        ca_cert_pem: ca.pem(),
+    })
+}
+
+/// Everything [`jetstream_secrets`] needs, freshly generated: the random user, passwords and
+/// encryption key of [`generate_passwords`], plus, as upstream, a server CA + certificate for
+/// [`server_cert_hosts`] (serverAuth) and a separate cluster CA + certificate for
+/// [`cluster_cert_hosts`] (serverAuth + clientAuth, used by the routes). See `create_certs`
+/// for the one deviation (ECDSA P-256 keys instead of RSA-2048).
+pub fn generate_credentials(bus: &EventBus) -> Result<JetStreamCredentials, BuildError> {
+    let server = create_certs(
+        bus,
+        &server_cert_hosts(bus),
+        false,
+        "server TLS certificate",
+    )?;
+    let cluster = create_certs(
+        bus,
+        &cluster_cert_hosts(bus),
+        true,
+        "cluster TLS certificate",
+    )?;
+    Ok(JetStreamCredentials {
+        server_key_pem: server.key_pem,
+        server_cert_pem: server.cert_pem,
+        ca_cert_pem: server.ca_cert_pem,
+        cluster_key_pem: cluster.key_pem,
+        cluster_cert_pem: cluster.cert_pem,
+        cluster_ca_cert_pem: cluster.ca_cert_pem,
+        ..generate_passwords()
+    })
+}
+
+pub(super) fn name(bus: &EventBus) -> &str {
     bus.metadata.name.as_deref().unwrap_or_default()
 }
-fn namespace(bus: &EventBus) -> &str {
+pub(super) fn namespace(bus: &EventBus) -> &str {
     bus.metadata.namespace.as_deref().unwrap_or_default()
 }
 /// `eventbus-<bus>-js-svc`.
@@ -192,7 +449,11 @@ fn sha256_hash<T: Serialize>(v: &T, bus: &EventBus) -> Result<String, BuildError
         .collect())
 }
 
-fn meta(bus: &EventBus, obj_name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
+pub(super) fn meta(
+    bus: &EventBus,
+    obj_name: String,
+    labels: BTreeMap<String, String>,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(obj_name),
         namespace: bus.metadata.namespace.clone(),
@@ -343,7 +604,7 @@ pub fn jetstream_secrets(bus: &EventBus, creds: &JetStreamCredentials) -> [Secre
     [server, client]
 }
 
-fn mount(name: &str, path: &str) -> VolumeMount {
+pub(super) fn mount(name: &str, path: &str) -> VolumeMount {
     VolumeMount {
         name: name.to_owned(),
         mount_path: path.to_owned(),
@@ -364,7 +625,7 @@ fn http_probe(path: &str) -> Probe {
     }
 }
 
-fn field_env(name: &str, path: &str) -> EnvVar {
+pub(super) fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: None,
@@ -378,7 +639,7 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     }
 }
 
-fn value_env(name: &str, value: String) -> EnvVar {
+pub(super) fn value_env(name: &str, value: String) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: Some(value),
@@ -756,25 +1017,15 @@ pub fn jetstream_status_config(
 }
 
 /// The `status.config` of any EventBus, as the controller fills it after a successful install:
-/// native JetStream as [`jetstream_status_config`]; native NATS Streaming
-/// `{url: nats://eventbus-<bus>-stan-svc:4222, clusterID: eventbus-<bus>, auth, accessSecret?}`;
+/// native JetStream as [`jetstream_status_config`]; native NATS Streaming as
+/// [`super::stan::stan_status_config`] (an unsupported `auth` is an error);
 /// Kafka copied with `topic` defaulted to `<namespace>-<bus>`; exotic NATS/JetStream copied.
 pub fn bus_config(bus: &EventBus, global: &JetStreamGlobalConfig) -> Result<BusConfig, BuildError> {
     let spec = &bus.spec;
     let mut out = BusConfig::default();
     if let Some(nats) = &spec.nats {
-        if let Some(native) = &nats.native {
-            let auth = native.auth.clone().unwrap_or_else(|| "none".to_owned());
-            out.nats = Some(NATSConfig {
-                url: format!("nats://eventbus-{}-stan-svc:4222", name(bus)),
-                cluster_id: Some(format!("eventbus-{}", name(bus))),
-                access_secret: (auth == "token").then(|| SecretKeySelector {
-                    name: format!("eventbus-{}-client", name(bus)),
-                    key: CLIENT_AUTH_KEY.to_owned(),
-                    optional: None,
-                }),
-                auth: Some(auth),
-            });
+        if nats.native.is_some() {
+            out.nats = Some(super::stan::stan_status_config(bus)?);
         } else {
             out.nats = nats.exotic.clone();
         }
