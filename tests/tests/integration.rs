@@ -2,5 +2,8 @@
 
 mod corpus;
 mod crds;
+mod e2e;
 mod eventpath;
+mod golden;
+mod kubevalidate;
 mod manifests;
