@@ -8,6 +8,7 @@
 pub mod cloudevent;
 pub mod common;
 pub mod crd;
+pub mod cron;
 pub mod defaults;
 pub mod duration;
 pub mod eventbus;

@@ -2,7 +2,6 @@
 //! time is a parameter and the condition state is a serializable value the caller keeps.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use argo_events_api::{EventDependency, Sensor, Trigger};
 use chrono::{DateTime, Utc};
@@ -133,7 +132,7 @@ struct CompiledDependency {
 }
 
 struct ResetSchedule {
-    cron: croner::Cron,
+    cron: argo_events_api::cron::CronSchedule,
     tz: Tz,
     text: String,
 }
@@ -274,8 +273,8 @@ impl SensorMachine {
             ts.events.retain(|_, stored| {
                 let tick = resets.iter().find(|r| {
                     r.cron
-                        .find_next_occurrence(&stored.stored_at.with_timezone(&r.tz), false)
-                        .is_ok_and(|next| next.with_timezone(&Utc) <= now)
+                        .next_after(stored.stored_at, r.tz)
+                        .is_some_and(|next| next <= now)
                 });
                 if let Some(r) = tick {
                     reason = Some(format!("conditionsReset {:?} ({}) passed", r.text, r.tz));
@@ -430,7 +429,7 @@ fn compile_trigger(index: usize, trigger: &Trigger, deps: &[&str]) -> CompiledTr
         .iter()
         .filter_map(|r| r.by_time.as_ref())
         .map(|by_time| {
-            let cron = croner::Cron::from_str(&by_time.cron)
+            let cron = argo_events_api::cron::CronSchedule::parse(&by_time.cron)
                 .map_err(|e| format!("cron {:?}: {e}", by_time.cron))?;
             let tz = parse_timezone(&by_time.timezone)?;
             Ok(ResetSchedule {

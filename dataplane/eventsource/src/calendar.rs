@@ -19,14 +19,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use argo_events_api::CalendarEventSource;
+use argo_events_api::cron::CronSchedule;
 use argo_events_api::duration::parse_go_duration;
 use bytes::Bytes;
 use chrono::{
     DateTime, NaiveDate, NaiveDateTime, Offset as _, SecondsFormat, TimeZone, Timelike, Utc,
 };
 use chrono_tz::{OffsetName as _, Tz};
-use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 
 use crate::publish::{Retry, new_event, publish_retrying};
 use crate::webhook::refuse_filter;
@@ -45,7 +44,7 @@ pub fn last_fire_key(event_name: &str) -> String {
 
 enum Cadence {
     /// A cron schedule evaluated in its zone (`CRON_TZ=` prefix, else `timezone`).
-    Cron(Box<Cron>, Tz),
+    Cron(Box<CronSchedule>, Tz),
     /// A fixed delay.
     Every(Duration),
 }
@@ -69,13 +68,9 @@ impl Schedule {
                 .map_err(|e| format!("timezone {:?}: {e}", spec.timezone))?
         };
         let cadence = if !spec.schedule.is_empty() {
-            let (cron_zone, pattern) = split_cron_zone(&spec.schedule)?;
-            let cron = CronParser::builder()
-                .seconds(Seconds::Disallowed)
-                .build()
-                .parse(pattern)
+            let cron = CronSchedule::parse(&spec.schedule)
                 .map_err(|e| format!("schedule {:?}: {e}", spec.schedule))?;
-            Cadence::Cron(Box::new(cron), cron_zone.unwrap_or(zone))
+            Cadence::Cron(Box::new(cron), zone)
         } else if !spec.interval.is_empty() {
             let every = parse_go_duration(&spec.interval).map_err(|e| format!("interval: {e}"))?;
             if every.is_zero() {
@@ -117,9 +112,8 @@ impl Schedule {
                 .and_then(|d| t.checked_add_signed(d))
                 .ok_or_else(|| format!("interval {every:?} overflows the calendar")),
             Cadence::Cron(cron, zone) => cron
-                .find_next_occurrence(&t.with_timezone(zone), false)
-                .map(|next| next.with_timezone(&Utc))
-                .map_err(|e| format!("schedule has no fire after {t}: {e}")),
+                .next_after(t, *zone)
+                .ok_or_else(|| format!("schedule has no fire within five years after {t}")),
         }
     }
 
@@ -153,22 +147,6 @@ impl Schedule {
     pub fn event_time(&self, t: DateTime<Utc>) -> String {
         go_time_string(&t.with_timezone(&self.zone))
     }
-}
-
-/// Splits robfig/cron's `CRON_TZ=<zone> ` / `TZ=<zone> ` prefix off a schedule.
-fn split_cron_zone(schedule: &str) -> Result<(Option<Tz>, &str), String> {
-    let trimmed = schedule.trim_start();
-    let rest = trimmed
-        .strip_prefix("CRON_TZ=")
-        .or_else(|| trimmed.strip_prefix("TZ="));
-    let Some(rest) = rest else {
-        return Ok((None, schedule));
-    };
-    let (zone, pattern) = rest.split_once(' ').unwrap_or((rest, ""));
-    let zone = zone
-        .parse::<Tz>()
-        .map_err(|e| format!("schedule {schedule:?}: time zone {zone:?}: {e}"))?;
-    Ok((Some(zone), pattern))
 }
 
 /// `EXDATE:YYYYMMDDTHHMMSSZ[,…]` entries → their UTC dates.

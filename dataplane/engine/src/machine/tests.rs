@@ -196,6 +196,39 @@ fn conditions_reset_drops_stored_state_on_schedule() {
 }
 
 #[test]
+fn conditions_reset_reads_cron_as_robfig_does() {
+    // `5/15` is robfig's `5-59/15` (croner rejects it); `@daily` and weekday `7` are not robfig.
+    let with = |cron: &str| {
+        SensorMachine::new(&sensor(&TWO_DEPS.replace(
+            "        conditions: \"dep-a && dep_b\"\n",
+            &format!(
+                "        conditions: \"dep-a && dep_b\"\n        conditionsReset:\n          - byTime: {{cron: \"{cron}\"}}\n"
+            ),
+        )))
+    };
+    let m = with("5/15 10 * * *");
+    assert!(m.problems().is_empty(), "{:?}", m.problems());
+    let mut state = State::default();
+    m.on_event(
+        &mut state,
+        &event("src", "a", json!({})),
+        None,
+        at(10, 0),
+        &InlineOnly,
+    )
+    .unwrap();
+    assert!(m.on_tick(&mut state, at(10, 4)).is_empty());
+    assert_eq!(m.on_tick(&mut state, at(10, 5)).len(), 1);
+    for bad in ["@daily", "0 0 * * 7"] {
+        let problems = with(bad).problems();
+        assert!(
+            problems.iter().any(|p| p.contains(bad)),
+            "{bad}: {problems:?}"
+        );
+    }
+}
+
+#[test]
 fn bad_conditions_and_unknown_names_are_reported() {
     let m = SensorMachine::new(&sensor(
         &TWO_DEPS.replace("dep-a || dep_b", "dep-a || dep-c"),
