@@ -31,7 +31,7 @@ pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-co
 pub trait ArgoKind: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static {
     /// `kind`, e.g. `EventBus`.
     const KIND: &'static str;
-    /// Plural resource name, e.g. `eventbuses`.
+    /// Plural resource name as the CRD registers it (`eventbus`, `eventsources`, `sensors`).
     const PLURAL: &'static str;
     /// The object's metadata.
     fn metadata(&self) -> &ObjectMeta;
@@ -39,7 +39,7 @@ pub trait ArgoKind: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + '
 
 impl ArgoKind for EventBus {
     const KIND: &'static str = EventBus::KIND;
-    const PLURAL: &'static str = "eventbuses";
+    const PLURAL: &'static str = "eventbus";
     fn metadata(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -207,9 +207,22 @@ mod tests {
     fn rest_names() {
         assert_eq!(
             Watched::<EventBus>::url_path(&(), Some("ns")),
-            "/apis/argoproj.io/v1alpha1/namespaces/ns/eventbuses"
+            "/apis/argoproj.io/v1alpha1/namespaces/ns/eventbus"
         );
         assert_eq!(Watched::<Sensor>::plural(&()), "sensors");
+        // The plurals are the registered ones (upstream's `eventbus` has no `-es`).
+        let registered: Vec<String> = crate::crd::all_crds()
+            .iter()
+            .map(|c| c["spec"]["names"]["plural"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            registered,
+            [
+                Watched::<EventBus>::plural(&()),
+                Watched::<EventSource>::plural(&()),
+                Watched::<Sensor>::plural(&())
+            ]
+        );
         assert_eq!(Watched::<EventSource>::kind(&()), "EventSource");
     }
 }
