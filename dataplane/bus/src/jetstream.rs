@@ -61,68 +61,7 @@ impl JetStreamBus {
     /// [`BusError::Unavailable`] when the server cannot be reached within the request timeout.
     /// Once connected, the client reconnects by itself for as long as it lives.
     pub async fn connect(options: JetStreamOptions) -> Result<JetStreamBus, BusError> {
-        let url = options.url.clone();
-        let servers = options
-            .url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<async_nats::ServerAddr>().map_err(|e| {
-                    BusError::Config(format!("event bus URL {s:?} is not a NATS URL: {e}"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if servers.is_empty() {
-            return Err(BusError::Config("event bus URL is empty".into()));
-        }
-        let tls_scheme = servers.iter().any(|s| s.tls_required());
-
-        let log_url = url.clone();
-        let mut connect = async_nats::ConnectOptions::new()
-            .name("argo-events")
-            .connection_timeout(options.request_timeout)
-            .request_timeout(Some(options.request_timeout))
-            .max_reconnects(None)
-            .reconnect_delay_callback(reconnect_delay)
-            .event_callback(move |event| {
-                let url = log_url.clone();
-                async move {
-                    match event {
-                        async_nats::Event::Connected => tracing::info!(%url, "event bus connected"),
-                        async_nats::Event::Disconnected => {
-                            tracing::warn!(%url, "event bus disconnected; reconnecting")
-                        }
-                        other => tracing::warn!(%url, event = %other, "event bus connection event"),
-                    }
-                }
-            });
-        connect = match &options.credentials {
-            Credentials::None => connect,
-            Credentials::Token(token) => connect.token(token.clone()),
-            Credentials::UserPassword { user, password } => {
-                connect.user_and_password(user.clone(), password.clone())
-            }
-        };
-        connect = match &options.tls {
-            Some(tls) => apply_tls(connect, tls)?,
-            // Used only if TLS happens (tls:// or the server demands it), as upstream does.
-            None => connect.tls_client_config(unverified_tls_config(None)?),
-        };
-
-        let client = tokio::time::timeout(
-            options.request_timeout * 2,
-            connect.connect(servers.as_slice()),
-        )
-        .await
-        .map_err(|_| BusError::Unavailable(format!("connecting to {url} timed out")))?
-        .map_err(|e| BusError::Unavailable(format!("cannot connect to {url}: {e}")))?;
-        if options.tls.is_none() && (tls_scheme || client.server_info().tls_required) {
-            tracing::warn!(
-                %url,
-                "TLS without verifying the server certificate (the EventBus has no tls block; upstream clients do the same); set tls.caCertSecret to verify it"
-            );
-        }
+        let client = connect_client(&options, "argo-events").await?;
         let js = js::ContextBuilder::new()
             .timeout(options.request_timeout)
             .build(client.clone());
@@ -229,6 +168,78 @@ impl JetStreamBus {
 
 fn is_code(kind: &GetStreamErrorKind, code: ErrorCode) -> bool {
     matches!(kind, GetStreamErrorKind::JetStream(e) if e.error_code() == code)
+}
+
+/// Connects a NATS client as the bus does (servers from the comma-separated URL, credentials,
+/// TLS, endless reconnects with logging), named `name`. Used by [`JetStreamBus::connect`] and
+/// by the leader lock, which keeps a connection of its own.
+pub(crate) async fn connect_client(
+    options: &JetStreamOptions,
+    name: &str,
+) -> Result<async_nats::Client, BusError> {
+    let url = options.url.clone();
+    let servers = options
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<async_nats::ServerAddr>().map_err(|e| {
+                BusError::Config(format!("event bus URL {s:?} is not a NATS URL: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if servers.is_empty() {
+        return Err(BusError::Config("event bus URL is empty".into()));
+    }
+    let tls_scheme = servers.iter().any(|s| s.tls_required());
+
+    let log_url = url.clone();
+    let mut connect = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(options.request_timeout)
+        .request_timeout(Some(options.request_timeout))
+        .max_reconnects(None)
+        .reconnect_delay_callback(reconnect_delay)
+        .event_callback(move |event| {
+            let url = log_url.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!(%url, "event bus connected"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(%url, "event bus disconnected; reconnecting")
+                    }
+                    other => tracing::warn!(%url, event = %other, "event bus connection event"),
+                }
+            }
+        });
+    connect = match &options.credentials {
+        Credentials::None => connect,
+        Credentials::Token(token) => connect.token(token.clone()),
+        Credentials::UserPassword { user, password } => {
+            connect.user_and_password(user.clone(), password.clone())
+        }
+    };
+    connect = match &options.tls {
+        Some(tls) => apply_tls(connect, tls)?,
+        // Used only if TLS happens (tls:// or the server demands it), as upstream does.
+        None => connect.tls_client_config(unverified_tls_config(None)?),
+    };
+
+    let client = tokio::time::timeout(
+        options.request_timeout * 2,
+        connect.connect(servers.as_slice()),
+    )
+    .await
+    .map_err(|_| BusError::Unavailable(format!("connecting to {url} timed out")))?
+    .map_err(|e| BusError::Unavailable(format!("cannot connect to {url}: {e}")))?;
+    if options.tls.is_none() && (tls_scheme || client.server_info().tls_required) {
+        tracing::warn!(
+            %url,
+            "TLS without verifying the server certificate (the EventBus has no tls block; upstream clients do the same); set tls.caCertSecret to verify it"
+        );
+    }
+    Ok(client)
 }
 
 fn reconnect_delay(attempts: usize) -> Duration {

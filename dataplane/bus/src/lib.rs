@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod jetstream;
+pub mod leaderlock;
 pub mod memory;
 pub mod naming;
 pub mod testserver;

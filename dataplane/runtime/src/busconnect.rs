@@ -15,7 +15,15 @@ pub async fn connect(
     bus: Option<&BusConfig>,
     url_override: Option<&str>,
 ) -> anyhow::Result<Arc<dyn EventBus>> {
-    let options = match (url_override, bus) {
+    connect_with(options(bus, url_override)?).await
+}
+
+/// The connection options of the bus of `EVENTBUS_CONFIG`, or of `url_override`.
+pub fn options(
+    bus: Option<&BusConfig>,
+    url_override: Option<&str>,
+) -> anyhow::Result<JetStreamOptions> {
+    Ok(match (url_override, bus) {
         (Some(url), _) => JetStreamOptions::new(url),
         (None, Some(cfg)) => JetStreamOptions::from_bus_config(
             cfg,
@@ -25,7 +33,11 @@ pub async fn connect(
         (None, None) => anyhow::bail!(
             "no event bus: set EVENTBUS_CONFIG (as the controller does) or pass --bus-url nats://HOST:PORT"
         ),
-    };
+    })
+}
+
+/// Connects with `options`.
+pub async fn connect_with(options: JetStreamOptions) -> anyhow::Result<Arc<dyn EventBus>> {
     for warning in options.stream.warnings() {
         tracing::warn!(%warning, "stream settings can lose events");
     }

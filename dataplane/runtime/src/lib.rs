@@ -1,9 +1,10 @@
 //! The pod runtime: `argo-events eventsource run` and `argo-events sensor run`, reading their
 //! object as upstream pods do (`EVENTSOURCE_OBJECT` / `SENSOR_OBJECT`, `EVENTBUS_CONFIG`) or
 //! from a file; the Sensor loop with at-least-once delivery; trigger execution; Prometheus
-//! metrics with upstream's names.
+//! metrics with upstream's names; leader election of Sensor and EventSource replicas.
 
 pub mod busconnect;
+pub mod election;
 pub mod metrics;
 pub mod objects;
 pub mod sensor;

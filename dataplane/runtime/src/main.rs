@@ -5,6 +5,11 @@
 //! - `argo-events sensor run [-f FILE]` runs the Sensor of `SENSOR_OBJECT` (or the file).
 //!
 //! Both serve Prometheus metrics and health on `--metrics-addr` (default `0.0.0.0:7777`).
+//!
+//! Sensors (unless the bus is Kafka) and recreate-class EventSources with several replicas run
+//! only on the elected leader ([`argo_events_runtime::election`]): a lock on the EventBus by
+//! default, a Kubernetes Lease with `LEADER_ELECTION=k8s`. A replica that loses leadership
+//! stops and exits non-zero (`leader lost: <identity>: <reason>`), so its pod restarts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,8 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use argo_events_bus::config::JetStreamOptions;
 use argo_events_eventsource::secrets::FileSecrets;
 use argo_events_eventsource::{SourceContext, SystemClock};
+use argo_events_runtime::election::bus::BusElector;
+use argo_events_runtime::election::k8s::LeaseElector;
+use argo_events_runtime::election::{self, Elector, Mechanism, Outcome, Plan, Timings};
 use argo_events_runtime::metrics::{EventSourceMetrics, SensorMetrics, serve_admin};
 use argo_events_runtime::sensor::{LogObserver, Options, SensorRunner};
 use argo_events_runtime::triggers::{Executor, KubeTarget, LogSink, TriggerContext};
@@ -125,6 +134,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         on_signal.cancel();
     });
     let bus_config = objects::bus_config_from_env()?;
+    let kafka_bus = bus_config.as_ref().is_some_and(|b| b.kafka.is_some());
+    let leader_election = std::env::var(election::LEADER_ELECTION).ok();
     let ready = Arc::new(AtomicBool::new(false));
     match cli.command {
         Top::Eventsource(Run::Run(args)) => {
@@ -132,6 +143,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             argo_events_eventsource::check_supported(&es)?;
             let name = es.metadata.name.clone().unwrap_or_default();
             let namespace = es.metadata.namespace.clone().unwrap_or_default();
+            let class = election::source_class(&es.spec)
+                .map_err(|e| anyhow::anyhow!("EventSource {namespace}/{name}: {e}"))?;
+            let plan = election::plan_event_source(
+                &namespace,
+                &name,
+                class,
+                election::replicas(es.spec.replicas),
+                kafka_bus,
+                leader_election.as_deref(),
+            );
             let events: Vec<&str> = es.spec.event_names().into_iter().map(|(_, e)| e).collect();
             let metrics = Arc::new(EventSourceMetrics::new(&namespace, &name, &events));
             let admin = tokio::spawn(serve_admin(
@@ -140,27 +161,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ready.clone(),
                 shutdown.clone(),
             ));
-            let bus =
-                busconnect::connect(bus_config.as_ref(), cli.common.bus_url.as_deref()).await?;
+            let bus_options =
+                busconnect::options(bus_config.as_ref(), cli.common.bus_url.as_deref())?;
+            let bus = busconnect::connect_with(bus_options.clone()).await?;
             let state = bus.key_value(&format!("eventsource-{name}")).await?;
-            let ctx = SourceContext {
-                bus,
-                state: Arc::from(state),
-                secrets: Arc::new(FileSecrets {
-                    root: FileSecrets::DEFAULT_ROOT.into(),
-                }),
-                clock: Arc::new(SystemClock),
-                observer: metrics.clone(),
-                publish_timeout: Duration::from_secs(5),
-                shutdown: shutdown.clone(),
-            };
-            metrics.service_started();
+            let elector = elector_for(&plan, &namespace, &bus_options).await?;
             ready.store(true, Ordering::SeqCst);
-            let result = argo_events_eventsource::run(&es, ctx).await;
-            metrics.service_stopped();
+            let gauge = metrics.clone();
+            let set_leader = move |leading: bool| gauge.set_leader(leading);
+            let work = |token: CancellationToken| async move {
+                let ctx = SourceContext {
+                    bus,
+                    state: Arc::from(state),
+                    secrets: Arc::new(FileSecrets {
+                        root: FileSecrets::DEFAULT_ROOT.into(),
+                    }),
+                    clock: Arc::new(SystemClock),
+                    observer: metrics.clone(),
+                    publish_timeout: Duration::from_secs(5),
+                    shutdown: token,
+                };
+                metrics.service_started();
+                let result = argo_events_eventsource::run(&es, ctx).await;
+                metrics.service_stopped();
+                result.context("EventSource stopped")
+            };
+            let result = run_planned(&plan, elector, &shutdown, &set_leader, work).await;
             shutdown.cancel();
             let _ = admin.await;
-            result.context("EventSource stopped")
+            result
         }
         Top::Sensor(Run::Run(args)) => {
             let sensor = objects::sensor(args.file.as_deref())?;
@@ -180,15 +209,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ready.clone(),
                 shutdown.clone(),
             ));
-            let bus =
-                busconnect::connect(bus_config.as_ref(), cli.common.bus_url.as_deref()).await?;
+            let plan =
+                election::plan_sensor(&namespace, &name, kafka_bus, leader_election.as_deref());
+            let bus_options =
+                busconnect::options(bus_config.as_ref(), cli.common.bus_url.as_deref())?;
+            let bus = busconnect::connect_with(bus_options.clone()).await?;
+            let elector = elector_for(&plan, &namespace, &bus_options).await?;
             let kube = match kube_client().await {
                 Ok(client) => KubeTarget::Client(client),
                 Err(e) => KubeTarget::Unavailable(format!("no Kubernetes API: {e:#}")),
             };
             let executor = Executor::new(TriggerContext {
                 sensor: name.clone(),
-                namespace,
+                namespace: namespace.clone(),
                 secrets: Arc::new(FileSecrets {
                     root: FileSecrets::DEFAULT_ROOT.into(),
                 }),
@@ -203,16 +236,95 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bus,
                 executor: Arc::new(executor),
                 loader: Arc::new(argo_events_runtime::sources::ClusterSourceLoader::default()),
-                metrics,
+                metrics: metrics.clone(),
                 observer: Arc::new(LogObserver),
                 options: Options::default(),
             };
             ready.store(true, Ordering::SeqCst);
-            let result = runner.run(shutdown.clone()).await;
+            let set_leader = move |leading: bool| metrics.set_leader(leading);
+            let work = |token: CancellationToken| async move {
+                runner.run(token).await.context("Sensor stopped")
+            };
+            let result = run_planned(&plan, elector, &shutdown, &set_leader, work).await;
             shutdown.cancel();
             let _ = admin.await;
-            result.context("Sensor stopped")
+            result
         }
+    }
+}
+
+/// The elector a plan asks for (none when every replica runs).
+async fn elector_for(
+    plan: &Plan,
+    namespace: &str,
+    bus_options: &JetStreamOptions,
+) -> anyhow::Result<Option<Box<dyn Elector>>> {
+    let Plan::Elect {
+        mechanism,
+        lease_name,
+        lock_key,
+    } = plan
+    else {
+        return Ok(None);
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let (timings, warnings) = Timings::from_lookup(env).map_err(anyhow::Error::msg)?;
+    for warning in warnings {
+        tracing::warn!(%warning, "leader election setting");
+    }
+    let identity = election::identity(env);
+    Ok(Some(match mechanism {
+        Mechanism::Bus => Box::new(BusElector::new(
+            bus_options.clone(),
+            lock_key.clone(),
+            identity,
+            timings,
+        )),
+        Mechanism::Kubernetes => {
+            if namespace.is_empty() {
+                anyhow::bail!(
+                    "Kubernetes leader election needs the object's namespace (metadata.namespace is empty)"
+                );
+            }
+            let client = kube_client().await.context(
+                "Kubernetes leader election (LEADER_ELECTION=k8s) needs the Kubernetes API",
+            )?;
+            Box::new(LeaseElector::new(
+                client,
+                namespace,
+                lease_name.clone(),
+                identity,
+                timings,
+            ))
+        }
+    }))
+}
+
+/// Runs `work` on every replica (no elector) or only while leading; losing leadership is an
+/// error (the process exits non-zero so the pod restarts, as upstream).
+async fn run_planned<F, Fut>(
+    plan: &Plan,
+    elector: Option<Box<dyn Elector>>,
+    shutdown: &CancellationToken,
+    set_leader: &(dyn Fn(bool) + Send + Sync),
+    work: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let Some(mut elector) = elector else {
+        if let Plan::Everyone { reason } = plan {
+            tracing::info!(reason, "no leader election: this replica runs");
+        }
+        set_leader(true);
+        return work(shutdown.clone()).await;
+    };
+    let identity = elector.identity().to_owned();
+    match election::run_while_leader(elector.as_mut(), shutdown, set_leader, work).await? {
+        Outcome::NeverLed => Ok(()),
+        Outcome::Finished(result) => result,
+        Outcome::Lost(reason) => Err(anyhow::anyhow!("leader lost: {identity}: {reason}")),
     }
 }
 

@@ -36,6 +36,11 @@ fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 2.0, 17))
 }
 
+/// The gauge saying whether this replica is active: `argo_events_leader` (not upstream's).
+pub const LEADER_GAUGE: &str = "argo_events_leader";
+const LEADER_HELP: &str =
+    "1 while this replica is the elected leader (or runs without election), 0 while it stands by";
+
 fn registry_for(namespace: &str) -> Registry {
     Registry::with_labels(std::iter::once((
         "namespace".into(),
@@ -55,6 +60,7 @@ pub struct SensorMetrics {
     failed: Family<PairLabels, Counter>,
     retries_failed: Family<PairLabels, Counter>,
     duration: HistogramFamily,
+    leader: Family<SourceLabels, Gauge>,
 }
 
 impl SensorMetrics {
@@ -66,6 +72,7 @@ impl SensorMetrics {
         let failed = Family::<PairLabels, Counter>::default();
         let retries_failed = Family::<PairLabels, Counter>::default();
         let duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        let leader = Family::<SourceLabels, Gauge>::default();
         // Counters get `_total` appended by the encoder.
         registry.register(
             "argo_events_action_triggered",
@@ -87,6 +94,7 @@ impl SensorMetrics {
             "Durations of triggering actions (a histogram; upstream's is a summary)",
             duration.clone(),
         );
+        registry.register(LEADER_GAUGE, LEADER_HELP, leader.clone());
         let metrics = SensorMetrics {
             registry: Arc::new(registry),
             sensor: sensor.to_owned(),
@@ -94,7 +102,9 @@ impl SensorMetrics {
             failed,
             retries_failed,
             duration,
+            leader,
         };
+        let _ = metrics.leader.get_or_create(&metrics.sensor_labels());
         for trigger in triggers {
             let labels = metrics.labels(trigger);
             let _ = metrics.triggered.get_or_create(&labels);
@@ -103,6 +113,17 @@ impl SensorMetrics {
             let _ = metrics.duration.get_or_create(&labels);
         }
         metrics
+    }
+
+    fn sensor_labels(&self) -> SourceLabels {
+        [("sensor_name", self.sensor.clone())]
+    }
+
+    /// This replica leads (1) or stands by (0).
+    pub fn set_leader(&self, leading: bool) {
+        self.leader
+            .get_or_create(&self.sensor_labels())
+            .set(i64::from(leading));
     }
 
     fn labels(&self, trigger: &str) -> PairLabels {
@@ -151,6 +172,7 @@ pub struct EventSourceMetrics {
     sent_failed: Family<PairLabels, Counter>,
     processing_failed: Family<PairLabels, Counter>,
     processing_duration: HistogramFamily,
+    leader: Family<SourceLabels, Gauge>,
 }
 
 impl EventSourceMetrics {
@@ -164,6 +186,7 @@ impl EventSourceMetrics {
         let sent_failed = Family::<PairLabels, Counter>::default();
         let processing_failed = Family::<PairLabels, Counter>::default();
         let processing_duration: HistogramFamily = Family::new_with_constructor(duration_histogram);
+        let leader = Family::<SourceLabels, Gauge>::default();
         // A gauge keeps its name as given (upstream's ends in `_total`).
         registry.register(
             "argo_events_event_service_running_total",
@@ -190,6 +213,7 @@ impl EventSourceMetrics {
             "Durations of event processing (a histogram; upstream's is a summary)",
             processing_duration.clone(),
         );
+        registry.register(LEADER_GAUGE, LEADER_HELP, leader.clone());
         let metrics = EventSourceMetrics {
             registry: Arc::new(registry),
             event_source: event_source.to_owned(),
@@ -198,8 +222,10 @@ impl EventSourceMetrics {
             sent_failed,
             processing_failed,
             processing_duration,
+            leader,
         };
         let _ = metrics.running.get_or_create(&metrics.source_labels());
+        let _ = metrics.leader.get_or_create(&metrics.source_labels());
         for event in events {
             let labels = metrics.labels(event);
             let _ = metrics.sent.get_or_create(&labels);
@@ -224,6 +250,13 @@ impl EventSourceMetrics {
     /// The registry to serve.
     pub fn registry(&self) -> Arc<Registry> {
         self.registry.clone()
+    }
+
+    /// This replica leads (1) or stands by (0); 1 when every replica runs (no election).
+    pub fn set_leader(&self, leading: bool) {
+        self.leader
+            .get_or_create(&self.source_labels())
+            .set(i64::from(leading));
     }
 
     /// One more event service (listener) is running.
@@ -370,6 +403,24 @@ mod tests {
         assert!(out.contains(
             "argo_events_action_duration_milliseconds_sum{namespace=\"argo-events\",sensor_name=\"webhook\",trigger_name=\"build\"} 12"
         ));
+    }
+
+    #[test]
+    fn the_leader_gauge_starts_at_zero_and_follows_the_election() {
+        let s = SensorMetrics::new("ns", "pair", &["log"]);
+        let e = EventSourceMetrics::new("ns", "cal", &["tick"]);
+        let sensor_line =
+            |v: u8| format!("argo_events_leader{{namespace=\"ns\",sensor_name=\"pair\"}} {v}");
+        let source_line =
+            |v: u8| format!("argo_events_leader{{namespace=\"ns\",eventsource_name=\"cal\"}} {v}");
+        assert!(text(&s.registry()).contains(&sensor_line(0)));
+        assert!(text(&e.registry()).contains(&source_line(0)));
+        s.set_leader(true);
+        e.set_leader(true);
+        assert!(text(&s.registry()).contains(&sensor_line(1)));
+        assert!(text(&e.registry()).contains(&source_line(1)));
+        s.set_leader(false);
+        assert!(text(&s.registry()).contains(&sensor_line(0)));
     }
 
     #[test]

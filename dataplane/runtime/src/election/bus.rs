@@ -1,0 +1,188 @@
+//! The default elector: a lock key on the EventBus ([`argo_events_bus::leaderlock`]), driven by
+//! the pure [`Candidate`].
+
+use std::time::Instant;
+
+use argo_events_bus::BusError;
+use argo_events_bus::config::JetStreamOptions;
+use argo_events_bus::leaderlock::{BUCKET, LeaderLock, LockWriteError};
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::{Candidate, ElectionError, Elector, Hold, Step, Timings};
+
+/// Elects through the bus's `leader-election` KV bucket.
+pub struct BusElector {
+    options: JetStreamOptions,
+    key: String,
+    timings: Timings,
+    candidate: Candidate,
+    lock: Option<LeaderLock>,
+}
+
+impl BusElector {
+    /// An elector for lock `key` on the bus of `options`; connects on first use. The bucket is
+    /// created with `max_age` = the lease duration.
+    pub fn new(
+        options: JetStreamOptions,
+        key: impl Into<String>,
+        identity: impl Into<String>,
+        timings: Timings,
+    ) -> BusElector {
+        BusElector {
+            options,
+            key: key.into(),
+            timings,
+            candidate: Candidate::new(identity, timings),
+            lock: None,
+        }
+    }
+
+    async fn lock(&mut self) -> Result<LeaderLock, BusError> {
+        if let Some(lock) = &self.lock {
+            return Ok(lock.clone());
+        }
+        let lock = LeaderLock::open(
+            &self.options,
+            &self.key,
+            self.timings.lease_duration,
+            self.timings.renew_deadline,
+        )
+        .await?;
+        self.lock = Some(lock.clone());
+        Ok(lock)
+    }
+
+    /// One acquisition attempt: `Ok(true)` when this replica now leads.
+    async fn try_acquire(&mut self) -> Result<bool, ElectionError> {
+        let lock = match self.lock().await {
+            Ok(lock) => lock,
+            Err(BusError::Config(reason)) => {
+                return Err(ElectionError::Setup {
+                    key: self.describe(),
+                    reason,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(lock = %self.describe(), error = %e, "leader lock unavailable; retrying");
+                return Ok(false);
+            }
+        };
+        let view = match timed(self.timings, lock.read()).await {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::warn!(lock = %self.describe(), error = %e, "reading the leader lock failed; retrying");
+                return Ok(false);
+            }
+        };
+        let previous = self.candidate.seen_holder().map(str::to_owned);
+        let step = self.candidate.observe(&view, Instant::now());
+        let started = Instant::now();
+        let identity = self.candidate.identity().to_owned();
+        let written = match step {
+            Step::Wait => {
+                let holder = self.candidate.seen_holder().map(str::to_owned);
+                if holder != previous {
+                    tracing::info!(lock = %self.describe(), leader = holder.as_deref().unwrap_or(""), "another replica leads; standing by");
+                }
+                return Ok(false);
+            }
+            Step::Create => timed(self.timings, lock.create(&identity)).await,
+            Step::TakeOver { revision } => {
+                tracing::info!(lock = %self.describe(), revision, "the leader lock is stale; taking it over");
+                timed(self.timings, lock.update(&identity, revision)).await
+            }
+        };
+        match written {
+            Ok(revision) => {
+                self.candidate.acquired(revision, started);
+                Ok(true)
+            }
+            Err(LockWriteError::Conflict { .. }) => Ok(false),
+            Err(e) => {
+                tracing::warn!(lock = %self.describe(), error = %e, "writing the leader lock failed; retrying");
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Bounds one lock call by the retry period, so a hung call cannot outlive the renew deadline.
+async fn timed<T>(
+    timings: Timings,
+    call: impl std::future::Future<Output = Result<T, impl Into<LockWriteError>>>,
+) -> Result<T, LockWriteError> {
+    match tokio::time::timeout(timings.retry_period, call).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(LockWriteError::Bus(BusError::Unavailable(format!(
+            "leader lock call timed out after {:?}",
+            timings.retry_period
+        )))),
+    }
+}
+
+#[async_trait]
+impl Elector for BusElector {
+    fn describe(&self) -> String {
+        format!("{BUCKET}/{}", self.key)
+    }
+
+    fn identity(&self) -> &str {
+        self.candidate.identity()
+    }
+
+    async fn acquire(&mut self, shutdown: &CancellationToken) -> Result<bool, ElectionError> {
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(false);
+            }
+            if self.try_acquire().await? {
+                return Ok(true);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(false),
+                _ = tokio::time::sleep(self.timings.retry_period) => {}
+            }
+        }
+    }
+
+    async fn hold(&mut self, stop: &CancellationToken) -> Hold {
+        let Some(lock) = self.lock.clone() else {
+            return Hold::Lost("the leader lock was never opened".into());
+        };
+        let identity = self.candidate.identity().to_owned();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    if let Some(revision) = self.candidate.revision() {
+                        match timed(self.timings, lock.release(revision)).await {
+                            Ok(()) => tracing::info!(lock = %self.describe(), "released the leader lock"),
+                            Err(e) => tracing::warn!(lock = %self.describe(), error = %e, "releasing the leader lock failed; it expires by itself"),
+                        }
+                    }
+                    self.candidate.conflicted();
+                    return Hold::Released;
+                }
+                _ = tokio::time::sleep(self.timings.retry_period) => {}
+            }
+            let revision = match self.candidate.renewal(Instant::now()) {
+                super::Renewal::Lost(reason) => {
+                    self.candidate.conflicted();
+                    return Hold::Lost(reason);
+                }
+                super::Renewal::Renew { revision } => revision,
+            };
+            let started = Instant::now();
+            match timed(self.timings, lock.update(&identity, revision)).await {
+                Ok(revision) => self.candidate.renewed(revision, started),
+                Err(LockWriteError::Conflict { .. }) => {
+                    self.candidate.conflicted();
+                    return Hold::Lost("another replica wrote the leader lock".into());
+                }
+                Err(e) => {
+                    tracing::warn!(lock = %self.describe(), error = %e, "renewing the leader lock failed; retrying until the renew deadline");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,632 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use argo_events_bus::config::JetStreamOptions;
+use argo_events_bus::testserver::NatsServer;
+
+use super::bus::BusElector;
+use super::k8s::lease_params;
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+type Env<'a> = &'a [(&'a str, &'a str)];
+
+#[test]
+fn timings_come_from_the_environment_with_upstreams_defaults() {
+    let cases: &[(Env, Timings, usize)] = &[
+        (&[], Timings::default(), 0),
+        (
+            &[
+                (LEADER_ELECTION_LEASE_DURATION, "15s"),
+                (LEADER_ELECTION_RENEW_DEADLINE, "10s"),
+                (LEADER_ELECTION_RETRY_PERIOD, "2s"),
+            ],
+            Timings {
+                lease_duration: ms(15_000),
+                renew_deadline: ms(10_000),
+                retry_period: ms(2_000),
+            },
+            0,
+        ),
+        // Unparsable: the default, with a warning (upstream prints one to stderr).
+        (
+            &[(LEADER_ELECTION_RETRY_PERIOD, "fast")],
+            Timings::default(),
+            1,
+        ),
+        (
+            &[(LEADER_ELECTION_RETRY_PERIOD, "500ms")],
+            Timings {
+                retry_period: ms(500),
+                ..Timings::default()
+            },
+            0,
+        ),
+    ];
+    for (env, want, warnings) in cases {
+        let (got, w) = Timings::from_lookup(lookup(env)).unwrap();
+        assert_eq!(got, *want, "{env:?}");
+        assert_eq!(w.len(), *warnings, "{env:?}: {w:?}");
+    }
+}
+
+#[test]
+fn timings_that_cannot_work_are_refused() {
+    for env in [
+        &[(LEADER_ELECTION_RENEW_DEADLINE, "5s")][..],
+        &[(LEADER_ELECTION_RETRY_PERIOD, "2s")][..],
+        &[(LEADER_ELECTION_RETRY_PERIOD, "0s")][..],
+    ] {
+        let err = Timings::from_lookup(lookup(env)).unwrap_err();
+        assert!(err.contains("LEADER_ELECTION_LEASE_DURATION >"), "{err}");
+    }
+}
+
+fn elect_plan(mechanism: Mechanism, lease: &str, key: &str) -> Plan {
+    Plan::Elect {
+        mechanism,
+        lease_name: lease.into(),
+        lock_key: key.into(),
+    }
+}
+
+#[test]
+fn sensors_elect_unless_the_bus_is_kafka() {
+    use Mechanism::*;
+    let cases = [
+        (false, None, elect_plan(Bus, "sensor-s", "ns-sensor-s")),
+        (false, Some(""), elect_plan(Bus, "sensor-s", "ns-sensor-s")),
+        (
+            false,
+            Some("k8s"),
+            elect_plan(Kubernetes, "sensor-s", "ns-sensor-s"),
+        ),
+        (
+            false,
+            Some("K8S"),
+            elect_plan(Kubernetes, "sensor-s", "ns-sensor-s"),
+        ),
+        (
+            true,
+            Some("k8s"),
+            Plan::Everyone {
+                reason: "Sensors on a Kafka bus scale horizontally",
+            },
+        ),
+    ];
+    for (kafka, env, want) in cases {
+        assert_eq!(plan_sensor("ns", "s", kafka, env), want, "{kafka} {env:?}");
+    }
+}
+
+#[test]
+fn event_sources_elect_when_recreate_class_with_several_replicas() {
+    use Mechanism::*;
+    use SourceClass::*;
+    let rolling = Plan::Everyone {
+        reason: "rolling-class event sources run on every replica",
+    };
+    let single = Plan::Everyone {
+        reason: "a single replica needs no election",
+    };
+    let cases = [
+        (Rolling, 1, false, None, rolling.clone()),
+        (Rolling, 3, false, Some("k8s"), rolling),
+        (Recreate, 1, false, None, single.clone()),
+        (Recreate, 0, false, None, single),
+        (
+            Recreate,
+            2,
+            false,
+            None,
+            elect_plan(Bus, "eventsource-cal", "ns-eventsource-cal"),
+        ),
+        (
+            Recreate,
+            2,
+            false,
+            Some("k8s"),
+            elect_plan(Kubernetes, "eventsource-cal", "ns-eventsource-cal"),
+        ),
+        // A Kafka bus has no graft: upstream uses the Lease.
+        (
+            Recreate,
+            2,
+            true,
+            None,
+            elect_plan(Kubernetes, "eventsource-cal", "ns-eventsource-cal"),
+        ),
+    ];
+    for (class, replicas, kafka, env, want) in cases {
+        assert_eq!(
+            plan_event_source("ns", "cal", class, replicas, kafka, env),
+            want,
+            "{class:?} {replicas} {kafka} {env:?}"
+        );
+    }
+}
+
+fn spec(value: serde_json::Value) -> EventSourceSpec {
+    argo_events_api::gocompat::from_value(&value).unwrap().value
+}
+
+#[test]
+fn source_classes_and_replicas() {
+    let cases = [
+        (
+            serde_json::json!({"webhook": {"a": {"port": "12000", "endpoint": "/a", "method": "POST"}}}),
+            Ok(SourceClass::Rolling),
+        ),
+        (
+            serde_json::json!({"calendar": {"c": {"interval": "1s"}}}),
+            Ok(SourceClass::Recreate),
+        ),
+        (
+            serde_json::json!({"nats": {"n": {"url": "nats://x", "subject": "s"}}}),
+            Ok(SourceClass::Recreate),
+        ),
+        (serde_json::json!({}), Ok(SourceClass::Rolling)),
+        (
+            serde_json::json!({
+                "calendar": {"c": {"interval": "1s"}},
+                "webhook": {"a": {"port": "12000", "endpoint": "/a", "method": "POST"}},
+            }),
+            Err(
+                "event sources with rolling update and recreate update strategy can not be put together"
+                    .to_owned(),
+            ),
+        ),
+    ];
+    for (value, want) in cases {
+        assert_eq!(source_class(&spec(value.clone())), want, "{value}");
+    }
+    for (given, want) in [
+        (None, 1),
+        (Some(0), 1),
+        (Some(-3), 1),
+        (Some(1), 1),
+        (Some(4), 4),
+    ] {
+        assert_eq!(replicas(given), want, "{given:?}");
+    }
+}
+
+#[test]
+fn identity_prefers_the_pod_name() {
+    assert_eq!(
+        identity(lookup(&[("POD_NAME", "s-sensor-abc"), ("HOSTNAME", "h")])),
+        "s-sensor-abc"
+    );
+    assert_eq!(
+        identity(lookup(&[("POD_NAME", " "), ("HOSTNAME", "h")])),
+        "h"
+    );
+    let random = identity(lookup(&[]));
+    assert!(random.starts_with("argo-events-"), "{random}");
+    assert_ne!(random, identity(lookup(&[])));
+}
+
+fn held(holder: &str, revision: u64) -> LockView {
+    LockView::Held {
+        holder: holder.into(),
+        revision,
+    }
+}
+
+#[test]
+fn a_standby_creates_a_free_lock_and_waits_on_a_live_one() {
+    let t0 = Instant::now();
+    let timings = Timings::default();
+    // (view, seconds after t0, expected step), in order, on one candidate.
+    let script = [
+        (LockView::Absent, 0, Step::Create),
+        (held("b", 7), 0, Step::Wait),
+        (held("b", 7), 4, Step::Wait),
+        // The holder renewed: the stale clock restarts.
+        (held("b", 8), 4, Step::Wait),
+        (held("b", 8), 8, Step::Wait),
+        (held("b", 8), 9, Step::TakeOver { revision: 8 }),
+        // A new holder: wait a whole lease again.
+        (held("c", 9), 9, Step::Wait),
+        (held("c", 9), 13, Step::Wait),
+        (held("c", 9), 14, Step::TakeOver { revision: 9 }),
+        // Our own lock from an earlier run of this pod: take it back at once.
+        (held("a", 10), 14, Step::TakeOver { revision: 10 }),
+        (LockView::Absent, 20, Step::Create),
+    ];
+    let mut c = Candidate::new("a", timings);
+    for (i, (view, secs, want)) in script.into_iter().enumerate() {
+        let got = c.observe(&view, t0 + Duration::from_secs(secs));
+        assert_eq!(got, want, "step {i}: {view:?} at +{secs}s");
+        assert!(!c.is_leader());
+    }
+}
+
+#[test]
+fn the_leader_renews_until_the_deadline_then_loses() {
+    let t0 = Instant::now();
+    let mut c = Candidate::new("a", Timings::default());
+    assert!(matches!(c.renewal(t0), Renewal::Lost(_)));
+    c.acquired(3, t0);
+    assert!(c.is_leader());
+    assert_eq!(c.revision(), Some(3));
+    assert_eq!(c.renewal(t0 + ms(1000)), Renewal::Renew { revision: 3 });
+    c.renewed(4, t0 + ms(1000));
+    assert_eq!(c.renewal(t0 + ms(2900)), Renewal::Renew { revision: 4 });
+    match c.renewal(t0 + ms(3000)) {
+        Renewal::Lost(reason) => assert!(reason.contains("renew deadline"), "{reason}"),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    c.conflicted();
+    assert!(!c.is_leader());
+    // A standby ignores renewals.
+    c.renewed(9, t0);
+    assert_eq!(c.revision(), None);
+}
+
+#[test]
+fn lease_parameters_map_upstreams_durations_to_whole_seconds() {
+    let cases = [
+        (Timings::default(), (5, 4)),
+        (
+            Timings {
+                lease_duration: ms(15_000),
+                renew_deadline: ms(10_000),
+                retry_period: ms(2_000),
+            },
+            (15, 13),
+        ),
+        (
+            Timings {
+                lease_duration: ms(1_500),
+                renew_deadline: ms(1_000),
+                retry_period: ms(200),
+            },
+            (2, 1),
+        ),
+        (
+            Timings {
+                lease_duration: ms(3_000),
+                renew_deadline: ms(2_500),
+                retry_period: ms(2_200),
+            },
+            (3, 1),
+        ),
+    ];
+    for (timings, want) in cases {
+        let got = lease_params(timings);
+        assert_eq!(got, want, "{timings:?}");
+        assert!(
+            got.1 >= 1 && got.1 < got.0,
+            "kube-lease-manager would panic on {got:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------- the bus elector on a real server
+
+/// Short enough for tests, long enough that a loaded 2-core machine keeps renewing in time.
+fn fast() -> Timings {
+    Timings {
+        lease_duration: ms(3000),
+        renew_deadline: ms(2000),
+        retry_period: ms(250),
+    }
+}
+
+fn bus_elector(server: &NatsServer, identity: &str) -> BusElector {
+    BusElector::new(
+        JetStreamOptions::new(&server.url),
+        "ns-sensor-pair",
+        identity,
+        fast(),
+    )
+}
+
+/// Runs `run_while_leader` with work that waits for its token, recording leadership.
+fn spawn_replica(
+    mut elector: BusElector,
+    shutdown: CancellationToken,
+    leading: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Result<Outcome<()>, ElectionError>> {
+    tokio::spawn(async move {
+        let flag = leading.clone();
+        let set = move |l: bool| flag.store(l, Ordering::SeqCst);
+        run_while_leader(&mut elector, &shutdown, &set, |token| async move {
+            token.cancelled().await;
+        })
+        .await
+    })
+}
+
+async fn wait_for(what: &str, limit: Duration, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(ms(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_electors_one_leader_and_a_crashed_leader_is_replaced() {
+    let server = NatsServer::start().unwrap();
+    let (a_flag, b_flag) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (a_stop, b_stop) = (CancellationToken::new(), CancellationToken::new());
+    let a = spawn_replica(bus_elector(&server, "a"), a_stop.clone(), a_flag.clone());
+    let b = spawn_replica(bus_elector(&server, "b"), b_stop.clone(), b_flag.clone());
+    wait_for("a leader", ms(10_000), || {
+        a_flag.load(Ordering::SeqCst) || b_flag.load(Ordering::SeqCst)
+    })
+    .await;
+    // Exactly one, and it stays that way over several lease durations.
+    for _ in 0..30 {
+        let (x, y) = (a_flag.load(Ordering::SeqCst), b_flag.load(Ordering::SeqCst));
+        assert!(x ^ y, "leaders: a={x} b={y}");
+        tokio::time::sleep(ms(150)).await;
+    }
+    let (leader, leader_flag, standby_flag, standby, standby_stop) =
+        if a_flag.load(Ordering::SeqCst) {
+            (a, a_flag, b_flag, b, b_stop)
+        } else {
+            (b, b_flag, a_flag, a, a_stop)
+        };
+    // The leader dies without releasing (no renewals any more).
+    leader.abort();
+    let _ = leader.await;
+    let died = Instant::now();
+    wait_for("the standby to take over", ms(10_000), || {
+        standby_flag.load(Ordering::SeqCst)
+    })
+    .await;
+    let took = died.elapsed();
+    assert!(
+        took >= fast().renew_deadline,
+        "took over after {took:?}, before the lock could be stale"
+    );
+    drop(leader_flag);
+    // A graceful stop releases the lock.
+    standby_stop.cancel();
+    let outcome = tokio::time::timeout(ms(5000), standby)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Finished(())), "{outcome:?}");
+    let lock = argo_events_bus::leaderlock::LeaderLock::open(
+        &JetStreamOptions::new(&server.url),
+        "ns-sensor-pair",
+        fast().lease_duration,
+        fast().renew_deadline,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lock.read().await.unwrap(), LockView::Absent);
+}
+
+#[tokio::test]
+async fn a_leader_whose_lock_is_overwritten_stops_its_work_and_reports_lost() {
+    let server = NatsServer::start().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
+    let work_stopped = Arc::new(AtomicBool::new(false));
+    let stopped = work_stopped.clone();
+    let mut elector = bus_elector(&server, "a");
+    let set_flag = flag.clone();
+    let task = tokio::spawn(async move {
+        let set = move |l: bool| set_flag.store(l, Ordering::SeqCst);
+        run_while_leader(&mut elector, &stop, &set, |token| async move {
+            token.cancelled().await;
+            stopped.store(true, Ordering::SeqCst);
+        })
+        .await
+    });
+    wait_for("leadership", ms(10_000), || flag.load(Ordering::SeqCst)).await;
+    // Someone else overwrites the key (as a standby would after a partition).
+    let lock = argo_events_bus::leaderlock::LeaderLock::open(
+        &JetStreamOptions::new(&server.url),
+        "ns-sensor-pair",
+        fast().lease_duration,
+        fast().renew_deadline,
+    )
+    .await
+    .unwrap();
+    let LockView::Held { revision, .. } = lock.read().await.unwrap() else {
+        panic!("no lock held");
+    };
+    lock.update("intruder", revision).await.unwrap();
+    let outcome = tokio::time::timeout(ms(5000), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match outcome {
+        Outcome::Lost(reason) => assert!(reason.contains("another replica"), "{reason}"),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    assert!(work_stopped.load(Ordering::SeqCst));
+    assert!(!flag.load(Ordering::SeqCst));
+}
+
+// ---------------------------------------------------------- a Sensor pair on a real server
+
+mod sensor_pair {
+    use super::*;
+    use crate::metrics::SensorMetrics;
+    use crate::sensor::{LogObserver, Options, SensorRunner};
+    use crate::triggers::{ActionSink, Executor, KubeTarget, TriggerContext};
+    use argo_events_api::Sensor;
+    use argo_events_api::cloudevent::{Event, MEDIA_TYPE_JSON};
+    use argo_events_bus::jetstream::JetStreamBus;
+    use argo_events_bus::{EventBus, Subscription};
+
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl ActionSink for Counting {
+        fn log(&self, _trigger: &str, _message: &str) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn print_resource(&self, _: &str, _: &str, _: &serde_json::Value) {}
+    }
+
+    fn sensor() -> Sensor {
+        let value = serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Sensor",
+            "metadata": {"name": "pair", "namespace": "ns"},
+            "spec": {
+                "replicas": 2,
+                "dependencies": [{"name": "dep", "eventSourceName": "src", "eventName": "ev"}],
+                "triggers": [{"template": {"name": "log", "log": {}}}],
+            },
+        });
+        argo_events_api::gocompat::from_value(&value).unwrap().value
+    }
+
+    fn event(i: usize) -> Event {
+        Event {
+            id: format!("event-{i}"),
+            source: "src".into(),
+            specversion: "1.0".into(),
+            type_: "webhook".into(),
+            datacontenttype: MEDIA_TYPE_JSON.into(),
+            subject: "ev".into(),
+            time: None,
+            data: br#"{"n":1}"#.to_vec(),
+        }
+    }
+
+    struct Replica {
+        sink: Arc<Counting>,
+        leading: Arc<AtomicBool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn replica(server: &NatsServer, identity: &str) -> Replica {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let bus: Arc<dyn EventBus> = Arc::new(
+            JetStreamBus::connect(JetStreamOptions::new(&server.url))
+                .await
+                .unwrap(),
+        );
+        let sink = Arc::new(Counting::default());
+        let executor = Executor::new(TriggerContext {
+            sensor: "pair".into(),
+            namespace: "ns".into(),
+            secrets: Arc::new(argo_events_eventsource::secrets::MapSecrets::default()),
+            kube: KubeTarget::Unavailable("no Kubernetes API in this test".into()),
+            http: reqwest::Client::new(),
+            sink: sink.clone(),
+        });
+        let metrics = Arc::new(SensorMetrics::new("ns", "pair", &["log"]));
+        let runner = SensorRunner {
+            sensor: sensor(),
+            bus,
+            executor: Arc::new(executor),
+            loader: Arc::new(argo_events_engine::render::InlineOnly),
+            metrics: metrics.clone(),
+            observer: Arc::new(LogObserver),
+            options: Options::default(),
+        };
+        let mut elector = bus_elector(server, identity);
+        let leading = Arc::new(AtomicBool::new(false));
+        let flag = leading.clone();
+        let task = tokio::spawn(async move {
+            let set = move |l: bool| {
+                metrics.set_leader(l);
+                flag.store(l, Ordering::SeqCst);
+            };
+            let shutdown = CancellationToken::new();
+            let _ =
+                run_while_leader(&mut elector, &shutdown, &set, |token| runner.run(token)).await;
+        });
+        Replica {
+            sink,
+            leading,
+            task,
+        }
+    }
+
+    fn count(r: &Replica) -> usize {
+        r.sink.0.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn only_the_leader_fires_and_each_event_fires_once_across_a_failover() {
+        let server = NatsServer::start().unwrap();
+        let publisher = JetStreamBus::connect(JetStreamOptions::new(&server.url))
+            .await
+            .unwrap();
+        // The durable consumer starts with events published after its creation: create it
+        // first, exactly as the runner names it.
+        publisher
+            .subscribe(&Subscription {
+                sensor: "pair".into(),
+                trigger: "log".into(),
+                dependency: "dep".into(),
+                event_source: "src".into(),
+                event_name: "ev".into(),
+            })
+            .await
+            .unwrap();
+        let a = replica(&server, "pod-a").await;
+        let b = replica(&server, "pod-b").await;
+        wait_for("a leader", ms(10_000), || {
+            a.leading.load(Ordering::SeqCst) || b.leading.load(Ordering::SeqCst)
+        })
+        .await;
+        let (leader, standby) = if a.leading.load(Ordering::SeqCst) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        for i in 0..5 {
+            publisher.publish(&event(i)).await.unwrap();
+        }
+        wait_for("5 firings", ms(15_000), || count(&leader) == 5).await;
+        // Let the acknowledgements land and make sure nothing else fires.
+        tokio::time::sleep(ms(1000)).await;
+        assert_eq!(count(&leader), 5);
+        assert_eq!(count(&standby), 0, "the standby fired");
+        assert!(!standby.leading.load(Ordering::SeqCst));
+
+        // The leader crashes; the standby takes over and fires what comes next, once.
+        let leader_sink = leader.sink.clone();
+        leader.task.abort();
+        let _ = leader.task.await;
+        wait_for("the standby to lead", ms(10_000), || {
+            standby.leading.load(Ordering::SeqCst)
+        })
+        .await;
+        for i in 5..8 {
+            publisher.publish(&event(i)).await.unwrap();
+        }
+        wait_for("3 more firings", ms(15_000), || count(&standby) == 3).await;
+        tokio::time::sleep(ms(1000)).await;
+        assert_eq!(count(&standby), 3);
+        assert_eq!(leader_sink.0.load(Ordering::SeqCst), 5);
+        standby.task.abort();
+    }
+}
+
+// ------------------------------------------------------ the Lease elector on a mocked API server
+
+mod lease;
