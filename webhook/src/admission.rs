@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 use crate::lint::Severity;
 use crate::policy::{self, Policy};
-use crate::rules;
-use crate::snapshot::{DEFAULT_NAMESPACE, Entry, Snapshot};
+use crate::rules::{self, AccessCheck, AccessDecision, Incoming, Obj, RbacEvidence};
+use crate::snapshot::{DEFAULT_NAMESPACE, Facts, Snapshot};
 use crate::validate::{self, FieldError};
 
 /// `apiVersion` of the AdmissionReview this answers.
@@ -102,49 +102,149 @@ pub fn try_review(
 /// [`try_review`], with the policy bundle evaluated on the incoming object when validating:
 /// violations of `deny` policies deny, those of `warn` policies become warnings, written as
 /// `<path>: <message> [policy:<name>]`.
+///
+/// This indexes `snapshot` on every call; a server holds one [`Facts`] per change of the
+/// cluster facts and calls [`Review::parse`] and [`Review::answer`] instead.
 pub fn try_review_with_policies(
     review: &Value,
     snapshot: &Snapshot,
     mutate: bool,
     policies: &[Policy],
 ) -> Result<Value, MalformedReview> {
-    let malformed = |message: &str| MalformedReview {
-        message: message.to_owned(),
-    };
-    if !review.is_object() {
-        return Err(malformed("the body is not a JSON object"));
+    let parsed = Review::parse(review.clone(), mutate)?;
+    Ok(parsed.answer(&Facts::new(snapshot.clone()), policies, None))
+}
+
+/// An AdmissionReview read and decoded up to the point where cluster facts are needed: the
+/// server asks [`Review::access_checks`] of an authorizer (SubjectAccessReviews) in between,
+/// then [`Review::answer`]s.
+#[derive(Debug)]
+pub struct Review {
+    uid: String,
+    kind: String,
+    operation: String,
+    stage: Stage,
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Answered without cluster facts.
+    Decided(Decision),
+    /// Validation of a decoded object of ours.
+    Validate(Box<Pending>),
+}
+
+#[derive(Debug)]
+struct Pending {
+    /// `EventBus`, `EventSource` or `Sensor`.
+    kind: &'static str,
+    object: Value,
+    old: Option<Value>,
+    decoded: Decoded<Object>,
+    namespace: String,
+    access_checks: Vec<AccessCheck>,
+}
+
+impl Review {
+    /// Reads an AdmissionReview (v1 JSON, taken by value so the object is moved out rather than
+    /// copied) and decides whatever needs no cluster facts: operations never blocked,
+    /// unchanged generations, objects not ours, bodies that do not decode, and mutation.
+    pub fn parse(mut review: Value, mutate: bool) -> Result<Review, MalformedReview> {
+        let malformed = |message: &str| MalformedReview {
+            message: message.to_owned(),
+        };
+        if !review.is_object() {
+            return Err(malformed("the body is not a JSON object"));
+        }
+        let request = review
+            .get_mut("request")
+            .filter(|r| r.is_object())
+            .ok_or_else(|| malformed("no request object"))?;
+        let uid = request
+            .get("uid")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| malformed("request.uid is missing or not a string"))?
+            .to_owned();
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+        let kind = text(request.pointer("/kind/kind"));
+        let operation = text(request.get("operation"));
+        let stage = stage(request, &operation, mutate);
+        Ok(Review {
+            uid,
+            kind,
+            operation,
+            stage,
+        })
     }
-    let request = review
-        .get("request")
-        .filter(|r| r.is_object())
-        .ok_or_else(|| malformed("no request object"))?;
-    let uid = request
-        .get("uid")
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| malformed("request.uid is missing or not a string"))?;
-    Ok(wrap(uid, &decide(request, snapshot, mutate, policies)))
+
+    /// `request.uid`.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// `request.kind.kind` (empty when absent).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// `request.operation` (empty when absent).
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    /// The accesses the incoming Sensor's triggers need ([`rules::sensor_access_checks`]); empty
+    /// for anything else and when the answer is already known.
+    pub fn access_checks(&self) -> &[AccessCheck] {
+        match &self.stage {
+            Stage::Validate(p) => &p.access_checks,
+            Stage::Decided(_) => &[],
+        }
+    }
+
+    /// The AdmissionReview response. `decisions` are an authorizer's answers to
+    /// [`Review::access_checks`] (same order); `None` evaluates RBAC statically over `facts`.
+    pub fn answer(
+        self,
+        facts: &Facts,
+        policies: &[Policy],
+        decisions: Option<&[AccessDecision]>,
+    ) -> Value {
+        let decision = match self.stage {
+            Stage::Decided(d) => d,
+            Stage::Validate(p) => validate(&p, &self.operation, facts, policies, decisions),
+        };
+        wrap(&self.uid, &decision)
+    }
 }
 
 fn wrap(uid: &str, d: &Decision) -> Value {
-    let mut response = json!({"uid": uid, "allowed": d.allowed});
+    let mut response = serde_json::Map::with_capacity(5);
+    response.insert("uid".into(), Value::String(uid.to_owned()));
+    response.insert("allowed".into(), Value::Bool(d.allowed));
     if let Some(message) = &d.message {
-        response["status"] = json!({
-            "metadata": {},
-            "status": "Failure",
-            "code": 400,
-            "reason": "BadRequest",
-            "message": message,
-        });
+        response.insert(
+            "status".into(),
+            json!({
+                "metadata": {},
+                "status": "Failure",
+                "code": 400,
+                "reason": "BadRequest",
+                "message": message,
+            }),
+        );
     }
     if !d.warnings.is_empty() {
-        response["warnings"] = json!(d.warnings);
+        response.insert("warnings".into(), json!(d.warnings));
     }
     if let Some(patch) = &d.patch {
         let bytes = serde_json::to_vec(patch)
             .unwrap_or_else(|e| unreachable!("invariant: JSON values always encode: {e}"));
-        response["patchType"] = json!("JSONPatch");
-        response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+        response.insert("patchType".into(), json!("JSONPatch"));
+        response.insert(
+            "patch".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        );
     }
     json!({
         "apiVersion": ADMISSION_API_VERSION,
@@ -153,64 +253,98 @@ fn wrap(uid: &str, d: &Decision) -> Value {
     })
 }
 
-/// The decision for the `request` of a review that has a uid.
-fn decide(request: &Value, snapshot: &Snapshot, mutate: bool, policies: &[Policy]) -> Decision {
-    let operation = request
-        .get("operation")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+/// What is known about a `request` before cluster facts: a decision, or what to validate.
+fn stage(request: &mut Value, operation: &str, mutate: bool) -> Stage {
     match operation {
         "CREATE" | "UPDATE" => {}
         // DELETE, CONNECT: never blocked (deletes and finalizer removal must go through).
-        "DELETE" | "CONNECT" => return Decision::allow(),
-        other => return Decision::deny(format!("unsupported operation {other:?}")),
+        "DELETE" | "CONNECT" => return Stage::Decided(Decision::allow()),
+        other => {
+            return Stage::Decided(Decision::deny(format!("unsupported operation {other:?}")));
+        }
     }
-    let Some(object) = request.get("object").filter(|o| o.is_object()) else {
-        return Decision::deny(format!("{operation} request without an object"));
+    let request_namespace = request
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let Some(object) = request
+        .get_mut("object")
+        .filter(|o| o.is_object())
+        .map(Value::take)
+    else {
+        return Stage::Decided(Decision::deny(format!(
+            "{operation} request without an object"
+        )));
     };
-    let old = request.get("oldObject").filter(|o| o.is_object());
+    let old = request
+        .get_mut("oldObject")
+        .filter(|o| o.is_object())
+        .map(Value::take);
     if operation == "UPDATE"
-        && let Some(old) = old
-        && generation(old) == generation(object)
+        && let Some(old) = &old
+        && generation(old) == generation(&object)
     {
         // Upstream: a change that does not bump the generation (metadata, status) is allowed.
-        return Decision::allow();
+        return Stage::Decided(Decision::allow());
     }
-    let kind = match manifest::classify(object) {
+    let kind = match manifest::classify(&object) {
         DocKind::Ours(kind) => kind,
         // Not one of ours (a misconfigured rule): not ours to judge.
-        _ => return Decision::allow(),
+        _ => return Stage::Decided(Decision::allow()),
     };
-    let decoded = match manifest::decode_object(object) {
+    let decoded = match manifest::decode_object(&object) {
         Some(Ok(decoded)) => decoded,
         Some(Err(e)) => {
             if mutate {
                 // Nothing to default; the validating webhook denies it.
-                return Decision::allow();
+                return Stage::Decided(Decision::allow());
             }
-            return Decision::deny(format!("invalid {kind}: {}: {}", e.path, e.message));
+            return Stage::Decided(Decision::deny(format!(
+                "invalid {kind}: {}: {}",
+                e.path, e.message
+            )));
         }
-        None => return Decision::allow(),
+        None => return Stage::Decided(Decision::allow()),
     };
     if mutate {
-        return Decision {
+        return Stage::Decided(Decision {
             patch: defaults_patch(&decoded.value),
             ..Decision::allow()
-        };
+        });
     }
-    let namespace = request
-        .get("namespace")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
+    let namespace = request_namespace
         .or_else(|| {
             object
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
+                .map(str::to_owned)
         })
-        .unwrap_or(DEFAULT_NAMESPACE)
-        .to_owned();
-    let (mut errors, mut warnings) = findings(&decoded, old, operation, &namespace, snapshot);
-    for v in policy::evaluate(policies, object, &namespace) {
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    let access_checks = match &decoded.value {
+        Object::Sensor(sensor) => rules::sensor_access_checks(&namespace, sensor),
+        _ => Vec::new(),
+    };
+    Stage::Validate(Box::new(Pending {
+        kind,
+        object,
+        old,
+        decoded,
+        namespace,
+        access_checks,
+    }))
+}
+
+/// The validation decision for a decoded object.
+fn validate(
+    p: &Pending,
+    operation: &str,
+    facts: &Facts,
+    policies: &[Policy],
+    decisions: Option<&[AccessDecision]>,
+) -> Decision {
+    let (mut errors, mut warnings) = findings(p, operation, facts, decisions);
+    for v in policy::evaluate(policies, &p.object, &p.namespace) {
         let line = format!("{}: {} [{}]", v.path, v.message, v.rule);
         match v.severity {
             Severity::Error => errors.push(line),
@@ -225,7 +359,7 @@ fn decide(request: &Value, snapshot: &Snapshot, mutate: bool, policies: &[Policy
     } else {
         Decision {
             warnings,
-            ..Decision::deny(format!("invalid {kind}: {}", errors.join("; ")))
+            ..Decision::deny(format!("invalid {}: {}", p.kind, errors.join("; ")))
         }
     }
 }
@@ -236,15 +370,16 @@ fn generation(object: &Value) -> Option<&Value> {
 
 /// Errors and warnings (`<path>: <message>`) of a decoded incoming object.
 fn findings(
-    decoded: &Decoded<Object>,
-    old: Option<&Value>,
+    p: &Pending,
     operation: &str,
-    namespace: &str,
-    snapshot: &Snapshot,
+    facts: &Facts,
+    decisions: Option<&[AccessDecision]>,
 ) -> (Vec<String>, Vec<String>) {
     let line = |path: &str, message: &str| format!("{path}: {message}");
+    let namespace = p.namespace.as_str();
     let mut errors = Vec::new();
-    let mut warnings: Vec<String> = decoded
+    let mut warnings: Vec<String> = p
+        .decoded
         .unknown_fields
         .iter()
         .map(|path| {
@@ -254,35 +389,37 @@ fn findings(
             )
         })
         .collect();
-    let mut snap = snapshot.clone();
-    let upstream = match &decoded.value {
+    let rbac = match decisions {
+        Some(d) => RbacEvidence::Decided(&p.access_checks, d),
+        None => RbacEvidence::Static,
+    };
+    let (upstream, issues) = match &p.decoded.value {
         Object::EventBus(bus) => {
             let mut errs = validate::validate_event_bus(bus);
             if operation == "UPDATE"
                 && let Some(Ok(Decoded {
                     value: Object::EventBus(old_bus),
                     ..
-                })) = old.and_then(manifest::decode_object)
+                })) = p.old.as_ref().and_then(manifest::decode_object)
             {
                 errs.extend(event_bus_update_errors(&old_bus, bus));
             }
-            place(&mut snap.event_buses, namespace, bus.as_ref().clone());
-            errs
+            (
+                errs,
+                rules::check_incoming(facts, Incoming::EventBus(incoming(namespace, bus)), rbac),
+            )
         }
-        Object::EventSource(es) => {
-            place(&mut snap.event_sources, namespace, es.as_ref().clone());
-            validate::validate_event_source(es)
-        }
+        Object::EventSource(es) => (
+            validate::validate_event_source(es),
+            rules::check_incoming(facts, Incoming::EventSource(incoming(namespace, es)), rbac),
+        ),
         Object::Sensor(sensor) => {
-            let bus_name = sensor.spec.effective_event_bus_name();
-            let bus = snapshot
-                .event_buses
-                .iter()
-                .find(|b| b.namespace == namespace && b.name == bus_name)
-                .map(|b| &b.value);
+            let bus = facts.event_bus(namespace, sensor.spec.effective_event_bus_name());
             let errs = validate::validate_sensor(sensor, bus);
-            place(&mut snap.sensors, namespace, sensor.as_ref().clone());
-            errs
+            (
+                errs,
+                rules::check_incoming(facts, Incoming::Sensor(incoming(namespace, sensor)), rbac),
+            )
         }
     };
     errors.extend(
@@ -290,10 +427,7 @@ fn findings(
             .into_iter()
             .map(|FieldError { path, message }| line(&path, &message)),
     );
-    for issue in rules::check(&snap) {
-        if issue.doc != INCOMING {
-            continue;
-        }
+    for issue in issues {
         match issue.severity {
             Severity::Error => errors.push(line(&issue.path, &issue.message)),
             Severity::Warning => warnings.push(line(&issue.path, &issue.message)),
@@ -302,19 +436,14 @@ fn findings(
     (errors, warnings)
 }
 
-/// Puts the incoming object into `entries`, replacing one of the same namespace and name.
-fn place<T>(entries: &mut Vec<std::sync::Arc<Entry<T>>>, namespace: &str, value: T)
-where
-    T: HasName,
-{
-    let name = value.name().to_owned();
-    entries.retain(|e| !(e.namespace == namespace && e.name == name));
-    entries.push(std::sync::Arc::new(Entry {
+/// The incoming object as the rules see it, in `namespace`.
+fn incoming<'a, T: HasName>(namespace: &'a str, value: &'a T) -> Obj<'a, T> {
+    Obj {
         doc: INCOMING,
-        namespace: namespace.to_owned(),
-        name,
+        namespace,
+        name: value.name(),
         value,
-    }));
+    }
 }
 
 /// `metadata.name` of the three kinds.

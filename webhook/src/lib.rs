@@ -6,12 +6,17 @@
 //! ([`validate`]), and the admission rules over a [`snapshot::Snapshot`] of cluster facts
 //! ([`rules`]: naming, references, EventBus presence, RBAC, pitfalls), all reported by
 //! [`lint`]; and the answer to an AdmissionReview ([`admission`]), which runs the same
-//! decisions on the incoming object placed into the snapshot, or patches in upstream's defaults.
+//! decisions on the incoming object over an indexed [`snapshot::Facts`] (looking up only what
+//! the object refers to), or patches in upstream's defaults. Which RBAC checks a Sensor needs is
+//! decided here ([`rules::sensor_access_checks`]) for both the static evaluator and the server's
+//! SubjectAccessReviews.
 //! On top, an organisation's declarative checks: the [`policy`] bundle (JSON Schema or built-in
 //! rules per policy, `policies/` at the repository root), evaluated by [`lint`].
 //!
 //! The `argo-events-webhook` binary (`src/main.rs`, `src/server.rs`) serves [`admission`] over
-//! rustls; this library stays free of I/O.
+//! rustls, with cluster facts from reflector caches (`src/cluster.rs`), SubjectAccessReviews
+//! (`src/sar.rs`) and the self-signed caBundle bootstrap (`src/cabundle.rs`); this library
+//! stays free of I/O.
 #![warn(missing_docs)]
 
 pub mod admission;

@@ -2,6 +2,11 @@
 //! decisions are the library's ([`argo_events_webhook::admission`]); this binary only serves
 //! them over TLS.
 
+mod cabundle;
+mod cluster;
+#[cfg(test)]
+mod fake_api;
+mod sar;
 mod server;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -34,10 +39,11 @@ enum Command {
     /// Serve POST /validate and POST /mutate (AdmissionReview v1) over TLS, and /metrics,
     /// /live, /ready over plain HTTP on the admin address.
     ///
-    /// Cluster facts (EventBuses, EventSources, ServiceAccounts, RBAC) come only from the
-    /// manifests under --snapshot, read once at start; watching a cluster (reflector caches) is
-    /// not implemented yet. The policy bundle is the compiled-in default one, or the one under
-    /// --policies (a mounted ConfigMap in-cluster), read once at start.
+    /// Cluster facts come from the manifests under --snapshot (read once at start; RBAC
+    /// evaluated statically over them), or else from the cluster: EventBuses, EventSources and
+    /// Sensors from reflector caches, RBAC by SubjectAccessReview. The policy bundle is the
+    /// compiled-in default one, or the one under --policies (a mounted ConfigMap in-cluster),
+    /// read once at start.
     Serve(server::ServeOpts),
 }
 

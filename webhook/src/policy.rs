@@ -393,6 +393,8 @@ pub fn evaluate(policies: &[Policy], object: &Value, namespace: &str) -> Vec<Vio
             message: format!("{}: {problem}", policy.description),
         };
         match &policy.check {
+            // Valid objects (the common case) skip building the error iterator.
+            Check::Schema(validator) if validator.is_valid(object) => {}
             Check::Schema(validator) => out.extend(
                 validator
                     .iter_errors(object)

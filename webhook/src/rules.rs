@@ -7,12 +7,18 @@
 
 mod rbac;
 
-use argo_events_api::Sensor;
+use std::sync::Arc;
+
+use argo_events_api::{EventBus, EventSource, Sensor};
 
 use crate::lint::{Severity, rule};
-use crate::snapshot::{Entry, Snapshot};
+use crate::snapshot::{Entry, Facts, Snapshot};
 
-pub use rbac::{plural, rbac_issues};
+pub(crate) use rbac::RbacIndex;
+pub use rbac::{
+    Access, AccessCheck, AccessDecision, decided_issues, plural, rbac_issues, sensor_access_checks,
+    service_account,
+};
 
 /// One rule finding about one object of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +37,122 @@ pub struct Issue {
 
 /// Every issue of every rule over `snap`, in rule order.
 pub fn check(snap: &Snapshot) -> Vec<Issue> {
+    let facts = Facts::new(snap.clone());
     let mut out = naming_issues(snap);
-    out.extend(reference_issues(snap));
-    out.extend(event_bus_issues(snap));
-    out.extend(rbac_issues(snap));
+    for s in &snap.sensors {
+        out.extend(sensor_reference_issues(
+            Obj::of(s),
+            facts.event_sources_in(&s.namespace),
+        ));
+    }
+    for s in &snap.sensors {
+        out.extend(sensor_event_bus_issues(
+            Obj::of(s),
+            facts.event_buses_in(&s.namespace),
+        ));
+    }
+    for s in &snap.sensors {
+        out.extend(rbac::static_issues(
+            &facts.rbac,
+            s.doc,
+            &s.namespace,
+            &s.value,
+        ));
+    }
     out.extend(pitfall_issues(snap));
     out
+}
+
+/// The object under admission, with its namespace and name (its document index tells its
+/// findings apart).
+#[derive(Debug, Clone, Copy)]
+pub enum Incoming<'a> {
+    /// An EventBus.
+    EventBus(Obj<'a, EventBus>),
+    /// An EventSource.
+    EventSource(Obj<'a, EventSource>),
+    /// A Sensor.
+    Sensor(Obj<'a, Sensor>),
+}
+
+/// Where the `rbac` rule's answer for an incoming Sensor comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum RbacEvidence<'a> {
+    /// The static evaluator over the facts' Roles and bindings (as `lint`).
+    Static,
+    /// An authorizer's answers (SubjectAccessReviews) to [`sensor_access_checks`] of the
+    /// incoming Sensor, one per check in the same order.
+    Decided(&'a [AccessCheck], &'a [AccessDecision]),
+}
+
+/// Every issue of every rule about the incoming object alone, in rule order: what [`check`]
+/// reports for it over the facts with it placed in, looking up only what it refers to.
+pub fn check_incoming(facts: &Facts, incoming: Incoming<'_>, rbac: RbacEvidence<'_>) -> Vec<Issue> {
+    match incoming {
+        Incoming::EventBus(b) => {
+            let mut out: Vec<Issue> = name_issue(b, "EventBus").into_iter().collect();
+            out.extend(bus_pitfall(b));
+            out
+        }
+        Incoming::EventSource(es) => event_source_naming_issues(es),
+        Incoming::Sensor(s) => {
+            let mut out = sensor_naming_issues(s);
+            out.extend(sensor_reference_issues(
+                s,
+                facts.event_sources_in(s.namespace),
+            ));
+            out.extend(sensor_event_bus_issues(
+                s,
+                facts.event_buses_in(s.namespace),
+            ));
+            match rbac {
+                RbacEvidence::Static => out.extend(rbac::static_issues(
+                    &facts.rbac,
+                    s.doc,
+                    s.namespace,
+                    s.value,
+                )),
+                RbacEvidence::Decided(checks, decisions) => {
+                    out.extend(decided_issues(s.doc, checks, decisions));
+                }
+            }
+            out.extend(create_once(s.doc, s.value));
+            out
+        }
+    }
+}
+
+/// An object the rules look at, borrowed: its document index, namespace, name and value.
+#[derive(Debug)]
+pub struct Obj<'a, T> {
+    /// Index of its document (see [`Entry::doc`]).
+    pub doc: usize,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its `metadata.name`.
+    pub name: &'a str,
+    /// The object.
+    pub value: &'a T,
+}
+
+impl<T> Clone for Obj<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Obj<'_, T> {}
+
+impl<'a, T> Obj<'a, T> {
+    /// A snapshot entry, borrowed.
+    pub fn of(e: &'a Entry<T>) -> Self {
+        Obj {
+            doc: e.doc,
+            namespace: &e.namespace,
+            name: &e.name,
+            value: &e.value,
+        }
+    }
 }
 
 fn issue(
@@ -102,8 +218,8 @@ pub(crate) fn key_path(base: &str, key: &str) -> String {
     }
 }
 
-fn name_issue<T>(e: &Entry<T>, kind: &str) -> Option<Issue> {
-    (!e.name.is_empty() && !is_dns1123_label(&e.name)).then(|| {
+fn name_issue<T>(e: Obj<'_, T>, kind: &str) -> Option<Issue> {
+    (!e.name.is_empty() && !is_dns1123_label(e.name)).then(|| {
         issue(
             e.doc,
             Severity::Error,
@@ -123,47 +239,57 @@ pub fn naming_issues(snap: &Snapshot) -> Vec<Issue> {
     out.extend(
         snap.event_buses
             .iter()
-            .filter_map(|e| name_issue(e, "EventBus")),
+            .filter_map(|e| name_issue(Obj::of(e), "EventBus")),
     );
     for es in &snap.event_sources {
-        out.extend(name_issue(es, "EventSource"));
-        for (key, event) in es.value.spec.event_names() {
-            if let Some(problem) = subject_token_problem(event) {
-                out.push(issue(
-                    es.doc,
-                    Severity::Error,
-                    rule::NAMING,
-                    key_path(&format!("spec.{key}"), event),
-                    format!("event name {problem}"),
-                ));
-            }
-        }
+        out.extend(event_source_naming_issues(Obj::of(es)));
     }
     for s in &snap.sensors {
-        out.extend(name_issue(s, "Sensor"));
-        for (i, dep) in s.value.spec.dependencies.iter().enumerate() {
-            let path = format!("spec.dependencies[{i}]");
-            if !dep.name.is_empty() && !is_condition_name(&dep.name) {
-                out.push(issue(
-                    s.doc,
-                    Severity::Error,
-                    rule::NAMING,
-                    format!("{path}.name"),
-                    format!(
-                        "dependency name {:?} cannot be used in conditions or bus subjects: use only letters, digits, '_' and '-'",
-                        dep.name
-                    ),
-                ));
-            }
-            if let Some(problem) = subject_token_problem(&dep.event_name) {
-                out.push(issue(
-                    s.doc,
-                    Severity::Error,
-                    rule::NAMING,
-                    format!("{path}.eventName"),
-                    format!("event name {problem}"),
-                ));
-            }
+        out.extend(sensor_naming_issues(Obj::of(s)));
+    }
+    out
+}
+
+fn event_source_naming_issues(es: Obj<'_, EventSource>) -> Vec<Issue> {
+    let mut out: Vec<Issue> = name_issue(es, "EventSource").into_iter().collect();
+    for (key, event) in es.value.spec.event_names() {
+        if let Some(problem) = subject_token_problem(event) {
+            out.push(issue(
+                es.doc,
+                Severity::Error,
+                rule::NAMING,
+                key_path(&format!("spec.{key}"), event),
+                format!("event name {problem}"),
+            ));
+        }
+    }
+    out
+}
+
+fn sensor_naming_issues(s: Obj<'_, Sensor>) -> Vec<Issue> {
+    let mut out: Vec<Issue> = name_issue(s, "Sensor").into_iter().collect();
+    for (i, dep) in s.value.spec.dependencies.iter().enumerate() {
+        let path = format!("spec.dependencies[{i}]");
+        if !dep.name.is_empty() && !is_condition_name(&dep.name) {
+            out.push(issue(
+                s.doc,
+                Severity::Error,
+                rule::NAMING,
+                format!("{path}.name"),
+                format!(
+                    "dependency name {:?} cannot be used in conditions or bus subjects: use only letters, digits, '_' and '-'",
+                    dep.name
+                ),
+            ));
+        }
+        if let Some(problem) = subject_token_problem(&dep.event_name) {
+            out.push(issue(
+                s.doc,
+                Severity::Error,
+                rule::NAMING,
+                format!("{path}.eventName"),
+                format!("event name {problem}"),
+            ));
         }
     }
     out
@@ -199,78 +325,77 @@ fn near_miss(given: &str, existing: &str) -> bool {
 /// given EventSource lacks is a warning: upstream's own examples depend on events that are
 /// commented out in the EventSource they ship, so a set of examples trips it.
 pub fn reference_issues(snap: &Snapshot) -> Vec<Issue> {
+    let facts = Facts::new(snap.clone());
+    snap.sensors
+        .iter()
+        .flat_map(|s| sensor_reference_issues(Obj::of(s), facts.event_sources_in(&s.namespace)))
+        .collect()
+}
+
+/// [`reference_issues`] of one Sensor, against the EventSources of its namespace.
+fn sensor_reference_issues(s: Obj<'_, Sensor>, sources: &[Arc<Entry<EventSource>>]) -> Vec<Issue> {
     let mut out = Vec::new();
-    for s in &snap.sensors {
-        let sources: Vec<_> = snap
-            .event_sources
-            .iter()
-            .filter(|es| es.namespace == s.namespace)
-            .collect();
-        if sources.is_empty() {
+    if sources.is_empty() {
+        return out;
+    }
+    for (i, dep) in s.value.spec.dependencies.iter().enumerate() {
+        let path = format!("spec.dependencies[{i}]");
+        if dep.event_source_name.is_empty() {
             continue;
         }
-        for (i, dep) in s.value.spec.dependencies.iter().enumerate() {
-            let path = format!("spec.dependencies[{i}]");
-            if dep.event_source_name.is_empty() {
-                continue;
-            }
-            match sources.iter().find(|es| es.name == dep.event_source_name) {
-                Some(es) => {
-                    let events: Vec<&str> = es
-                        .value
-                        .spec
-                        .event_names()
-                        .into_iter()
-                        .map(|(_, e)| e)
-                        .collect();
-                    if !dep.event_name.is_empty() && !events.contains(&dep.event_name.as_str()) {
-                        out.push(issue(
-                            s.doc,
-                            Severity::Warning,
-                            rule::REFERENCE,
-                            format!("{path}.eventName"),
-                            format!(
-                                "EventSource {:?} has no event {:?}; its events: {}",
-                                es.name,
-                                dep.event_name,
-                                events.join(", ")
-                            ),
-                        ));
-                    }
+        match sources.iter().find(|es| es.name == dep.event_source_name) {
+            Some(es) => {
+                if dep.event_name.is_empty() {
+                    continue;
                 }
-                None => {
-                    let near: Vec<&str> = sources
-                        .iter()
-                        .map(|es| es.name.as_str())
-                        .filter(|n| near_miss(&dep.event_source_name, n))
-                        .collect();
-                    let path = format!("{path}.eventSourceName");
-                    if near.is_empty() {
-                        out.push(issue(
-                            s.doc,
-                            Severity::Warning,
-                            rule::REFERENCE,
-                            path,
-                            format!(
-                                "EventSource {:?} is not among the given manifests; GitOps may apply it later",
-                                dep.event_source_name
-                            ),
-                        ));
-                    } else {
-                        let all: Vec<&str> = sources.iter().map(|es| es.name.as_str()).collect();
-                        out.push(issue(
-                            s.doc,
-                            Severity::Error,
-                            rule::REFERENCE,
-                            path,
-                            format!(
-                                "no EventSource {:?}; EventSources in {}: {}",
-                                dep.event_source_name,
-                                s.namespace,
-                                all.join(", ")
-                            ),
-                        ));
-                    }
+                let names = es.value.spec.event_names();
+                if names.iter().any(|(_, e)| *e == dep.event_name) {
+                    continue;
+                }
+                let events: Vec<&str> = names.into_iter().map(|(_, e)| e).collect();
+                out.push(issue(
+                    s.doc,
+                    Severity::Warning,
+                    rule::REFERENCE,
+                    format!("{path}.eventName"),
+                    format!(
+                        "EventSource {:?} has no event {:?}; its events: {}",
+                        es.name,
+                        dep.event_name,
+                        events.join(", ")
+                    ),
+                ));
+            }
+            None => {
+                let near = sources
+                    .iter()
+                    .any(|es| near_miss(&dep.event_source_name, &es.name));
+                let path = format!("{path}.eventSourceName");
+                if !near {
+                    out.push(issue(
+                        s.doc,
+                        Severity::Warning,
+                        rule::REFERENCE,
+                        path,
+                        format!(
+                            "EventSource {:?} is not among the given manifests; GitOps may apply it later",
+                            dep.event_source_name
+                        ),
+                    ));
+                } else {
+                    let all: Vec<&str> = sources.iter().map(|es| es.name.as_str()).collect();
+                    out.push(issue(
+                        s.doc,
+                        Severity::Error,
+                        rule::REFERENCE,
+                        path,
+                        format!(
+                            "no EventSource {:?}; EventSources in {}: {}",
+                            dep.event_source_name,
+                            s.namespace,
+                            all.join(", ")
+                        ),
+                    ));
                 }
             }
         }
@@ -281,50 +406,57 @@ pub fn reference_issues(snap: &Snapshot) -> Vec<Issue> {
 /// Rule [`rule::EVENT_BUS`]: a Sensor's EventBus exists among the snapshot's EventBuses of its
 /// namespace (checked only when it holds some).
 pub fn event_bus_issues(snap: &Snapshot) -> Vec<Issue> {
-    let mut out = Vec::new();
-    for s in &snap.sensors {
-        let buses: Vec<&str> = snap
-            .event_buses
-            .iter()
-            .filter(|b| b.namespace == s.namespace)
-            .map(|b| b.name.as_str())
-            .collect();
-        let name = s.value.spec.effective_event_bus_name();
-        if !buses.is_empty() && !buses.contains(&name) {
-            out.push(issue(
-                s.doc,
-                Severity::Error,
-                rule::EVENT_BUS,
-                "spec.eventBusName".into(),
-                format!(
-                    "no EventBus {name:?} in {}; EventBuses there: {}",
-                    s.namespace,
-                    buses.join(", ")
-                ),
-            ));
-        }
+    let facts = Facts::new(snap.clone());
+    snap.sensors
+        .iter()
+        .flat_map(|s| sensor_event_bus_issues(Obj::of(s), facts.event_buses_in(&s.namespace)))
+        .collect()
+}
+
+/// [`event_bus_issues`] of one Sensor, against the EventBuses of its namespace.
+fn sensor_event_bus_issues(s: Obj<'_, Sensor>, buses: &[Arc<Entry<EventBus>>]) -> Vec<Issue> {
+    let name = s.value.spec.effective_event_bus_name();
+    if buses.is_empty() || buses.iter().any(|b| b.name == name) {
+        return Vec::new();
     }
-    out
+    let names: Vec<&str> = buses.iter().map(|b| b.name.as_str()).collect();
+    vec![issue(
+        s.doc,
+        Severity::Error,
+        rule::EVENT_BUS,
+        "spec.eventBusName".into(),
+        format!(
+            "no EventBus {name:?} in {}; EventBuses there: {}",
+            s.namespace,
+            names.join(", ")
+        ),
+    )]
 }
 
 /// Rule [`rule::PITFALL`]: accepted, but not what the author meant.
 pub fn pitfall_issues(snap: &Snapshot) -> Vec<Issue> {
-    let mut out = Vec::new();
-    for b in &snap.event_buses {
-        if b.value.spec.nats.is_some() {
-            out.push(issue(
-                b.doc,
-                Severity::Warning,
-                rule::PITFALL,
-                "spec.nats".into(),
-                "NATS Streaming is deprecated; use jetstream".into(),
-            ));
-        }
-    }
+    let mut out: Vec<Issue> = snap
+        .event_buses
+        .iter()
+        .filter_map(|b| bus_pitfall(Obj::of(b)))
+        .collect();
     for s in &snap.sensors {
         out.extend(create_once(s.doc, &s.value));
     }
     out
+}
+
+/// A NATS Streaming EventBus.
+fn bus_pitfall(b: Obj<'_, EventBus>) -> Option<Issue> {
+    b.value.spec.nats.is_some().then(|| {
+        issue(
+            b.doc,
+            Severity::Warning,
+            rule::PITFALL,
+            "spec.nats".into(),
+            "NATS Streaming is deprecated; use jetstream".into(),
+        )
+    })
 }
 
 /// k8s `create` triggers whose object has a fixed name.

@@ -9,9 +9,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
-use argo_events_webhook::admission;
+use argo_events_webhook::admission::Review;
 use argo_events_webhook::policy::{self, Policy};
-use argo_events_webhook::snapshot::Snapshot;
+use argo_events_webhook::snapshot::{Facts, Snapshot};
 use axum::Router;
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -31,6 +31,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
+
+use crate::cabundle::{self, Target};
+use crate::cluster::{self, FactsCell};
+use crate::sar::Authorizer;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,10 +75,35 @@ pub struct ServeOpts {
     #[arg(long, env = "WEBHOOK_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     admin_addr: SocketAddr,
     /// Directory (or file) of manifests holding the cluster facts the rules use (EventBuses,
-    /// EventSources, Sensors, ServiceAccounts, RBAC), read once at start. Without it the rules
-    /// that need cluster facts see none. Watching the cluster is not implemented.
+    /// EventSources, Sensors, ServiceAccounts, RBAC), read once at start; RBAC is then
+    /// evaluated statically over them, as `lint` does. Without it the server watches the
+    /// cluster (in-cluster config or KUBECONFIG): EventBuses, EventSources and Sensors from
+    /// reflector caches (/ready once they are synced) and RBAC by SubjectAccessReview.
     #[arg(long, env = "WEBHOOK_SNAPSHOT")]
     snapshot: Option<PathBuf>,
+    /// With --self-signed: write the certificate into clientConfig.caBundle of every webhook
+    /// of the webhook configuration NAME, retrying until it exists. `validating:NAME` or
+    /// `mutating:NAME` names one kind; a bare NAME means a configuration of each kind so named.
+    /// Repeatable; comma-separated in the env var.
+    #[arg(
+        long = "webhook-config",
+        env = "WEBHOOK_CONFIGS",
+        value_name = "[validating:|mutating:]NAME",
+        value_delimiter = ',',
+        requires = "self_signed",
+        value_parser = parse_webhook_config
+    )]
+    webhook_configs: Vec<Vec<Target>>,
+    /// Seconds a SubjectAccessReview answer is reused (without --snapshot).
+    #[arg(long, env = "WEBHOOK_SAR_CACHE_TTL", default_value_t = 30)]
+    sar_cache_ttl: u64,
+    /// Most SubjectAccessReview answers kept (without --snapshot).
+    #[arg(long, env = "WEBHOOK_SAR_CACHE_SIZE", default_value_t = 4096)]
+    sar_cache_size: usize,
+    /// Milliseconds a SubjectAccessReview may take; after that the check is a warning, never a
+    /// denial.
+    #[arg(long, env = "WEBHOOK_SAR_TIMEOUT_MS", default_value_t = 2000)]
+    sar_timeout_ms: u64,
     /// Policy bundle directory (`<name>/policy.yaml` directories or flat `*.yaml` Policy files,
     /// as a mounted ConfigMap gives), read once at start; replaces the compiled-in default
     /// bundle. A bundle that does not load stops the server.
@@ -86,16 +115,25 @@ pub struct ServeOpts {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "WEBHOOK_REQUEST_TIMEOUT", default_value_t = 10)]
     request_timeout: u64,
+    /// Log each denial (with its message) at info level. Off by default, as each denial
+    /// already goes back to the client and into the API server's audit log; at debug level
+    /// every review is logged.
+    #[arg(long, env = "WEBHOOK_LOG_DENIALS")]
+    log_denials: bool,
     /// Seconds between checks of the certificate files' modification times.
     #[arg(long, env = "WEBHOOK_CERT_CHECK_INTERVAL", default_value_t = 5)]
     cert_check_interval: u64,
 }
 
+fn parse_webhook_config(value: &str) -> Result<Vec<Target>, String> {
+    cabundle::parse_targets(value)
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
     let snapshot = match &opts.snapshot {
-        Some(dir) => load_snapshot(dir)?,
-        None => Snapshot::default(),
+        Some(dir) => Some(load_snapshot(dir)?),
+        None => None,
     };
     let policies = match &opts.policies {
         Some(dir) => policy::load_bundle(dir)?,
@@ -107,13 +145,61 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         "loaded the policy bundle"
     );
     let tls = Arc::new(TlsState::new(&opts)?);
+    let targets: Vec<Target> = opts.webhook_configs.iter().flatten().cloned().collect();
+    let client = if snapshot.is_none() || !targets.is_empty() {
+        Some(kube::Client::try_default().await.context(
+            "connecting to the Kubernetes API (in-cluster config or KUBECONFIG); without a cluster, give --snapshot DIR",
+        )?)
+    } else {
+        None
+    };
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
+    let facts = Arc::new(FactsCell::default());
+    let mut authorizer = None;
+    match (snapshot, &client) {
+        (Some(snapshot), _) => {
+            facts.set(Facts::new(snapshot));
+            ready.store(true, Ordering::SeqCst);
+        }
+        (None, Some(client)) => {
+            authorizer = Some(Arc::new(Authorizer::new(
+                client.clone(),
+                Duration::from_secs(opts.sar_cache_ttl),
+                opts.sar_cache_size,
+                Duration::from_millis(opts.sar_timeout_ms.max(1)),
+            )));
+            let changed = Arc::new(tokio::sync::Notify::new());
+            let (stores, run) = cluster::reflectors(client.clone(), changed.clone());
+            tokio::spawn(run);
+            tokio::spawn(cluster::keep_facts(stores.clone(), facts.clone(), changed));
+            let (facts, ready) = (facts.clone(), ready.clone());
+            tokio::spawn(async move {
+                tracing::info!("waiting for the EventBus, EventSource and Sensor caches");
+                match stores.wait_until_ready().await {
+                    Ok(()) => {
+                        facts.set(Facts::new(stores.snapshot()));
+                        ready.store(true, Ordering::SeqCst);
+                        tracing::info!("the caches are synced; ready");
+                    }
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "the caches never synced"),
+                }
+            });
+        }
+        (None, None) => unreachable!("invariant: a client exists when there is no snapshot"),
+    }
+    if let (Some(client), Some(ca)) = (&client, &tls.self_signed_pem)
+        && !targets.is_empty()
+    {
+        tokio::spawn(cabundle::patch_all(client.clone(), targets, ca.clone()));
+    }
     let state = AppState {
-        snapshot: Arc::new(snapshot),
+        facts,
+        authorizer,
         policies: Arc::new(policies),
         metrics: metrics.clone(),
         body_limit: opts.body_limit,
+        log_denials: opts.log_denials,
     };
     let app = admission_router(state, opts.request_timeout);
     let listener = TcpListener::bind(opts.addr)
@@ -129,7 +215,6 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
     }
     let admin_app = admin_router(metrics, ready.clone());
     let admin_task = tokio::spawn(async move { axum::serve(admin, admin_app).await });
-    ready.store(true, Ordering::SeqCst);
     tokio::select! {
         () = accept_loop(listener, tls, app) => bail!("the accept loop ended"),
         r = admin_task => bail!("the admin server ended: {r:?}"),
@@ -179,17 +264,22 @@ async fn shutdown_signal() {
 /// The current TLS configuration; replaced when the certificate files change.
 struct TlsState {
     config: RwLock<Arc<ServerConfig>>,
+    /// The self-signed certificate (PEM), when there is one.
+    self_signed_pem: Option<String>,
 }
 
 impl TlsState {
     fn new(opts: &ServeOpts) -> anyhow::Result<Self> {
+        let mut self_signed_pem = None;
         let config = if opts.self_signed {
             let certified = rcgen::generate_simple_self_signed(opts.dns_names.clone())
                 .context("generating a self-signed certificate")?;
+            let pem = certified.cert.pem();
             if let Some(path) = &opts.write_ca {
-                std::fs::write(path, certified.cert.pem())
+                std::fs::write(path, &pem)
                     .with_context(|| format!("writing the CA bundle to {}", path.display()))?;
             }
+            self_signed_pem = Some(pem);
             let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
                 certified.signing_key.serialize_der(),
             ));
@@ -202,6 +292,7 @@ impl TlsState {
         };
         Ok(TlsState {
             config: RwLock::new(config),
+            self_signed_pem,
         })
     }
 
@@ -314,10 +405,14 @@ async fn accept_loop(listener: TcpListener, tls: Arc<TlsState>, app: Router) {
 
 #[derive(Clone)]
 struct AppState {
-    snapshot: Arc<Snapshot>,
+    facts: Arc<FactsCell>,
+    /// SubjectAccessReviews for RBAC (cluster mode); `None`: static RBAC over the facts.
+    authorizer: Option<Arc<Authorizer>>,
     policies: Arc<Vec<Policy>>,
     metrics: Arc<Metrics>,
     body_limit: usize,
+    /// Log denials at info rather than debug.
+    log_denials: bool,
 }
 
 /// The admission routes, with the body limit and request timeout.
@@ -387,38 +482,50 @@ async fn admit(
                 .into_response();
         }
     };
-    let kind = review
-        .pointer("/request/kind/kind")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let operation = review
-        .pointer("/request/operation")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    match admission::try_review_with_policies(&review, &state.snapshot, mutate, &state.policies) {
-        Ok(response) => {
-            let allowed = response
-                .pointer("/response/allowed")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false);
-            tracing::info!(path, kind, operation, allowed, "reviewed");
-            state.metrics.record(
-                &kind,
-                &operation,
-                if allowed { "true" } else { "false" },
-                started,
-            );
-            axum::Json(response).into_response()
-        }
+    drop(body);
+    let parsed = match Review::parse(review, mutate) {
+        Ok(parsed) => parsed,
         Err(e) => {
-            state
-                .metrics
-                .record(&kind, &operation, "malformed", started);
-            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+            state.metrics.record("", "", "malformed", started);
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+        }
+    };
+    let decisions = match (&state.authorizer, parsed.access_checks()) {
+        (Some(authorizer), checks) if !checks.is_empty() => Some(authorizer.decide(checks).await),
+        _ => None,
+    };
+    let kind = kind_label(parsed.kind());
+    let operation = operation_label(parsed.operation());
+    let facts = state.facts.get();
+    let response = parsed.answer(&facts, &state.policies, decisions.as_deref());
+    let allowed = response
+        .pointer("/response/allowed")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let uid = response
+        .pointer("/response/uid")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    if allowed {
+        tracing::debug!(path, uid, kind, operation, allowed, "reviewed");
+    } else {
+        let message = response
+            .pointer("/response/status/message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        if state.log_denials {
+            tracing::info!(path, uid, kind, operation, allowed, message, "denied");
+        } else {
+            tracing::debug!(path, uid, kind, operation, allowed, message, "denied");
         }
     }
+    state.metrics.record(
+        kind,
+        operation,
+        if allowed { "true" } else { "false" },
+        started,
+    );
+    axum::Json(response).into_response()
 }
 
 /// Reads a request body of at most `limit` bytes. A larger one is answered 413, after reading
@@ -440,7 +547,7 @@ async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
     if declared.is_some_and(|n| n > drain_cap as u64) {
         return Err(too_large());
     }
-    let mut kept = Vec::new();
+    let mut kept = Vec::with_capacity(declared.map_or(0, |n| n.min(limit as u64) as usize));
     let mut seen = 0usize;
     while let Some(frame) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
@@ -468,8 +575,32 @@ async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
     Ok(kept)
 }
 
-/// Labels `{kind, operation, allowed}`.
-type ReviewLabels = [(&'static str, String); 3];
+/// Labels `{kind, operation, allowed}`, each from a fixed set (a request cannot grow the number
+/// of series).
+type ReviewLabels = [(&'static str, &'static str); 3];
+
+/// The `kind` label: one of the three kinds, else `other`.
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "EventBus" => "EventBus",
+        "EventSource" => "EventSource",
+        "Sensor" => "Sensor",
+        "" => "",
+        _ => "other",
+    }
+}
+
+/// The `operation` label: an admission operation, else `other`.
+fn operation_label(operation: &str) -> &'static str {
+    match operation {
+        "CREATE" => "CREATE",
+        "UPDATE" => "UPDATE",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "" => "",
+        _ => "other",
+    }
+}
 
 /// The webhook's metrics.
 struct Metrics {
@@ -501,12 +632,12 @@ impl Metrics {
         }
     }
 
-    fn record(&self, kind: &str, operation: &str, allowed: &str, started: Instant) {
+    fn record(&self, kind: &str, operation: &str, allowed: &'static str, started: Instant) {
         self.reviews
             .get_or_create(&[
-                ("kind", kind.to_owned()),
-                ("operation", operation.to_owned()),
-                ("allowed", allowed.to_owned()),
+                ("kind", kind_label(kind)),
+                ("operation", operation_label(operation)),
+                ("allowed", allowed),
             ])
             .inc();
         self.duration.observe(started.elapsed().as_secs_f64());

@@ -1,6 +1,7 @@
 //! The cluster facts the admission rules look at, as one value: filled from reflector caches in
 //! the server and from the manifest set in `lint` ([`Snapshot::from_documents`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use argo_events_api::manifest::{self, Document, Object};
@@ -8,6 +9,8 @@ use argo_events_api::{EventBus, EventSource, Sensor, gocompat};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::de::DeserializeOwned;
+
+use crate::rules::RbacIndex;
 
 /// The namespace assumed when neither the object nor the caller names one.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -118,4 +121,66 @@ fn entry<T>(doc: usize, namespace: &str, name: &str, value: T) -> Arc<Entry<T>> 
         name: name.to_owned(),
         value,
     })
+}
+
+/// A [`Snapshot`] indexed for admission, built once per change of the cluster facts (never per
+/// review): EventSources and EventBuses by namespace, RBAC by binding namespace and role name.
+/// The rules for one incoming object ([`crate::rules::check_incoming`]) then look up only what
+/// that object refers to.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    snapshot: Snapshot,
+    event_sources: HashMap<String, Vec<Arc<Entry<EventSource>>>>,
+    event_buses: HashMap<String, Vec<Arc<Entry<EventBus>>>>,
+    pub(crate) rbac: RbacIndex,
+}
+
+impl Facts {
+    /// Indexes `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        let mut event_sources: HashMap<String, Vec<Arc<Entry<EventSource>>>> = HashMap::new();
+        for es in &snapshot.event_sources {
+            event_sources
+                .entry(es.namespace.clone())
+                .or_default()
+                .push(es.clone());
+        }
+        let mut event_buses: HashMap<String, Vec<Arc<Entry<EventBus>>>> = HashMap::new();
+        for b in &snapshot.event_buses {
+            event_buses
+                .entry(b.namespace.clone())
+                .or_default()
+                .push(b.clone());
+        }
+        let rbac = RbacIndex::new(&snapshot);
+        Facts {
+            snapshot,
+            event_sources,
+            event_buses,
+            rbac,
+        }
+    }
+
+    /// The snapshot indexed.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The EventSources of `namespace`, in snapshot order.
+    pub fn event_sources_in(&self, namespace: &str) -> &[Arc<Entry<EventSource>>] {
+        self.event_sources.get(namespace).map_or(&[], Vec::as_slice)
+    }
+
+    /// The EventBuses of `namespace`, in snapshot order.
+    pub fn event_buses_in(&self, namespace: &str) -> &[Arc<Entry<EventBus>>] {
+        self.event_buses.get(namespace).map_or(&[], Vec::as_slice)
+    }
+
+    /// The EventBus `namespace/name`, if the snapshot holds it (the first one so named).
+    pub fn event_bus(&self, namespace: &str, name: &str) -> Option<&EventBus> {
+        self.event_buses_in(namespace)
+            .iter()
+            .find(|b| b.name == name)
+            .map(|b| &b.value)
+    }
 }

@@ -69,8 +69,17 @@ async fn start() -> Server {
 
 /// Starts `serve` with `args` on free loopback ports and waits until /ready answers 200. A
 /// server that exits before it is ready (a port taken between picking and binding) is started
-/// again on other ports, twice at most.
+/// again on other ports, twice at most. Without `--snapshot` in `args` an empty one is given
+/// (else the server would watch a cluster).
 async fn spawn(dir: tempfile::TempDir, args: &[std::ffi::OsString]) -> Server {
+    let mut args = args.to_vec();
+    if !args.iter().any(|a| a == "--snapshot") {
+        let empty = dir.path().join("empty-snapshot");
+        std::fs::create_dir_all(&empty).unwrap();
+        args.push("--snapshot".into());
+        args.push(empty.into());
+    }
+    let args = args.as_slice();
     let mut dir = Some(dir);
     for attempt in 1..=3 {
         let (port, admin_port) = (free_port(), free_port());
@@ -422,7 +431,9 @@ fn the_install_manifests_parse_and_match_the_server() {
             "Certificate",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",
             "Deployment",
+            "Kustomization",
             "MutatingWebhookConfiguration",
             "PodDisruptionBudget",
             "Service",
@@ -500,7 +511,7 @@ fn the_install_manifests_parse_and_match_the_server() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    let container = &spec.template.spec.unwrap().containers[0];
+    let container = &spec.template.spec.as_ref().unwrap().containers[0];
     for env in container.env.as_ref().unwrap() {
         assert!(
             help.contains(&format!("[env: {}=", env.name)),
@@ -509,16 +520,57 @@ fn the_install_manifests_parse_and_match_the_server() {
         );
     }
 
-    // Least privilege: read-only on the facts, create on SubjectAccessReviews, nothing else.
+    // The policy bundle is mounted from its ConfigMap where --policies reads it.
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(
+        container.args.as_deref().unwrap(),
+        ["serve", "--policies", "/etc/argo-events/policies"]
+    );
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == "/etc/argo-events/policies")
+        .unwrap();
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    assert_eq!(
+        volume.config_map.as_ref().unwrap().name,
+        "argo-events-webhook-policies"
+    );
+
+    // Least privilege: read-only on the three kinds, create on SubjectAccessReviews, get and
+    // patch of exactly the two webhook configurations, nothing else.
     let role: ClusterRole = serde_json::from_value(of_kind("ClusterRole").remove(0)).unwrap();
+    let mut seen: Vec<String> = Vec::new();
     for rule in role.rules.unwrap() {
         let verbs = rule.verbs.join(",");
-        if rule.resources.as_deref() == Some(&["subjectaccessreviews".to_owned()]) {
-            assert_eq!(verbs, "create");
-        } else {
-            assert_eq!(verbs, "get,list,watch");
-        }
+        let resources = rule.resources.clone().unwrap_or_default().join(",");
+        let names = rule.resource_names.clone().unwrap_or_default().join(",");
+        let group = rule.api_groups.clone().unwrap_or_default().join(",");
+        seen.push(format!("{group} {resources} [{names}] {verbs}"));
     }
+    assert_eq!(
+        seen,
+        [
+            "argoproj.io eventbus,eventsources,sensors [] get,list,watch",
+            "authorization.k8s.io subjectaccessreviews [] create",
+            "admissionregistration.k8s.io validatingwebhookconfigurations [webhook.argo-events.argoproj.io] get,patch",
+            "admissionregistration.k8s.io mutatingwebhookconfigurations [mutate.argo-events.argoproj.io] get,patch",
+        ]
+    );
+    assert_eq!(
+        validating.metadata.name.as_deref(),
+        Some("webhook.argo-events.argoproj.io")
+    );
+    assert_eq!(
+        mutating.metadata.name.as_deref(),
+        Some("mutate.argo-events.argoproj.io")
+    );
 }
 
 /// `--policies DIR` (a mounted ConfigMap: flat files and kubelet's `..data` entries) replaces
@@ -650,4 +702,339 @@ async fn the_policy_bundle_is_loaded_from_policies() {
         stderr.contains("bad.yaml") && stderr.contains("spec.schema is not a valid JSON Schema"),
         "{stderr}"
     );
+}
+
+/// A loopback Kubernetes API double for `serve` without `--snapshot`: lists of the three
+/// kinds (held back until `open` is sent), idle watches, SubjectAccessReviews (create allowed,
+/// anything else denied) and the two webhook configurations.
+struct FakeCluster {
+    addr: SocketAddr,
+    open: tokio::sync::watch::Sender<bool>,
+    sar_calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    patches: std::sync::Arc<std::sync::Mutex<Vec<Patched>>>,
+}
+
+/// A PATCH the fake cluster received: path, Content-Type, body.
+type Patched = (String, Option<String>, Value);
+
+impl FakeCluster {
+    async fn start() -> FakeCluster {
+        use axum::extract::Request;
+        use std::sync::atomic::Ordering;
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let sar_calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let patches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (calls, recorded) = (sar_calls.clone(), patches.clone());
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let (mut gate, calls, recorded) = (gate.clone(), calls.clone(), recorded.clone());
+            async move {
+                let path = req.uri().path().to_owned();
+                let watch = req.uri().query().unwrap_or("").contains("watch=true");
+                let method = req.method().clone();
+                let content_type = req
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let list = |kind: &str, items: Value| {
+                    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": format!("{kind}List"),
+                        "metadata": {"resourceVersion": "10"}, "items": items})
+                };
+                let config = |kind: &str, name: &str| {
+                    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+                        "metadata": {"name": name},
+                        "webhooks": [{"name": format!("{name}.example"), "admissionReviewVersions": ["v1"],
+                            "sideEffects": "None", "clientConfig": {"service": {"name": "s", "namespace": NS}}}]})
+                };
+                let answer = |code: u16, v: Value| {
+                    (
+                        axum::http::StatusCode::from_u16(code).unwrap(),
+                        [("content-type", "application/json")],
+                        v.to_string(),
+                    )
+                };
+                let argo = "/apis/argoproj.io/v1alpha1/";
+                if let Some(plural) = path.strip_prefix(argo) {
+                    if watch {
+                        std::future::pending::<()>().await;
+                    }
+                    gate.wait_for(|open| *open).await.unwrap();
+                    let items = match plural {
+                        "eventbus" => json!([{"apiVersion": "argoproj.io/v1alpha1", "kind": "EventBus",
+                            "metadata": {"name": "default", "namespace": NS, "resourceVersion": "1"},
+                            "spec": {"jetstream": {"version": "latest"}}}]),
+                        "eventsources" => json!([{"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+                            "metadata": {"name": "github", "namespace": NS, "resourceVersion": "2"},
+                            "spec": {"webhook": {"push": {"port": "12000", "endpoint": "/push", "method": "POST"}}}}]),
+                        "sensors" => json!([]),
+                        _ => return answer(404, json!({"kind": "Status", "code": 404})),
+                    };
+                    let kind = match plural {
+                        "eventbus" => "EventBus",
+                        "eventsources" => "EventSource",
+                        _ => "Sensor",
+                    };
+                    return answer(200, list(kind, items));
+                }
+                if path == "/apis/authorization.k8s.io/v1/subjectaccessreviews" {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let allowed = body["spec"]["resourceAttributes"]["verb"] == "create";
+                    let mut reply = body.clone();
+                    reply["status"] = json!({"allowed": allowed});
+                    return answer(201, reply);
+                }
+                let admission = "/apis/admissionregistration.k8s.io/v1/";
+                let (kind, name) = match path.strip_prefix(admission) {
+                    Some("validatingwebhookconfigurations/v") => ("ValidatingWebhookConfiguration", "v"),
+                    Some("mutatingwebhookconfigurations/m") => ("MutatingWebhookConfiguration", "m"),
+                    _ => return answer(404, json!({"kind": "Status", "code": 404})),
+                };
+                if method == axum::http::Method::PATCH {
+                    recorded.lock().unwrap().push((path.clone(), content_type, body));
+                }
+                answer(200, config(kind, name))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeCluster {
+            addr,
+            open,
+            sar_calls,
+            patches,
+        }
+    }
+
+    fn kubeconfig(&self, path: &Path) {
+        std::fs::write(
+            path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"http://{}\"}}\n\
+                 users:\n- name: u\n  user: {{}}\ncontexts:\n- name: c\n  context: {{cluster: fake, user: u, namespace: default}}\n\
+                 current-context: c\n",
+                self.addr
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// Without `--snapshot` the server watches the cluster: /ready only once the caches hold their
+/// lists, the rules see the cached EventSources, RBAC goes through (cached)
+/// SubjectAccessReviews, and the self-signed certificate is patched into both webhook
+/// configurations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_the_cluster() {
+    use std::sync::atomic::Ordering;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cluster = FakeCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.kubeconfig(&kubeconfig);
+    let ca_path = dir.path().join("ca.pem");
+    let (port, admin_port) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_argo-events-webhook"))
+        .args([
+            "serve",
+            "--self-signed",
+            "--dns-name",
+            "localhost",
+            "--write-ca",
+        ])
+        .arg(&ca_path)
+        .args([
+            "--webhook-config",
+            "validating:v",
+            "--webhook-config",
+            "mutating:m",
+        ])
+        .arg("--addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--admin-addr")
+        .arg(format!("127.0.0.1:{admin_port}"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child,
+        port,
+        admin_port,
+        _dir: dir,
+        ca: Vec::new(),
+    };
+    let http = reqwest::Client::new();
+    let admin = |path: &str| format!("http://127.0.0.1:{admin_port}{path}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the admin port never answered");
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "the server exited"
+        );
+        if let Ok(r) = http.get(admin("/live")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The caches have no lists yet: not ready.
+    let ready = http.get(admin("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    // The CA is written into both configurations meanwhile.
+    server.ca = std::fs::read(&ca_path).unwrap();
+    let bundle = base64::engine::general_purpose::STANDARD.encode(&server.ca);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.patches.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the caBundle was not patched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut patches = cluster.patches.lock().unwrap().clone();
+    patches.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, content_type, body) in &patches {
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/strategic-merge-patch+json")
+        );
+        let name = path.rsplit('/').next().unwrap();
+        assert_eq!(
+            body,
+            &json!({"webhooks": [{"name": format!("{name}.example"), "clientConfig": {"caBundle": bundle}}]}),
+            "{path}"
+        );
+    }
+
+    cluster.open.send(true).unwrap();
+    assert!(wait_ready(&mut server).await, "the server exited");
+
+    let client = server.tls_client();
+    let validate = |object: Value| {
+        let request = client
+            .post(server.url("/validate"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&review("CREATE", object)).unwrap())
+            .send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // Facts from the caches.
+    let v = validate(sensor("githb")).await;
+    assert_eq!(
+        v["response"]["status"]["message"],
+        "invalid Sensor: spec.dependencies[0].eventSourceName: no EventSource \"githb\"; EventSources in argo-events: github",
+        "{v}"
+    );
+    assert_eq!(cluster.sar_calls.load(Ordering::SeqCst), 0);
+    // RBAC by SubjectAccessReview: submit (create) allowed, suspend (patch) denied.
+    let mut rbac = sensor("github");
+    rbac["spec"]["template"] = json!({"serviceAccountName": "runner"});
+    let wf = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"}});
+    rbac["spec"]["triggers"] = json!([
+        {"template": {"name": "submit", "argoWorkflow": {"operation": "submit", "source": {"resource": wf}}}},
+        {"template": {"name": "suspend", "argoWorkflow": {"operation": "suspend", "source": {"resource": wf}}}},
+    ]);
+    for _ in 0..2 {
+        let v = validate(rbac.clone()).await;
+        assert_eq!(
+            v["response"]["status"]["message"],
+            "invalid Sensor: spec.triggers[1].template.argoWorkflow: ServiceAccount argo-events/runner may not patch workflows.argoproj.io in namespace argo-events (trigger suspend)",
+            "{v}"
+        );
+    }
+    // The second review was answered from the cache.
+    assert_eq!(cluster.sar_calls.load(Ordering::SeqCst), 2);
+}
+
+/// The ConfigMap of the default policy bundle, as `manifests/webhook/policies-configmap.yaml`
+/// holds it: one key `<name>.yaml` per `policies/default/<name>/policy.yaml` (the flat layout
+/// `--policies` reads from a mounted ConfigMap).
+fn policies_configmap() -> (String, Vec<(String, String)>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("policy.yaml").is_file())
+        .collect();
+    dirs.sort();
+    let mut text = String::from(
+        "# Generated from policies/default/ by the webhook's tests; do not edit. Regenerate with\n\
+         # `UPDATE_MANIFESTS=1 cargo test -p argo-events-webhook --test server policies_configmap`.\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argo-events-webhook-policies\n  \
+         namespace: argo-events\n  labels:\n    app.kubernetes.io/name: argo-events-webhook\ndata:\n",
+    );
+    let mut files = Vec::new();
+    for dir in dirs {
+        let key = format!("{}.yaml", dir.file_name().unwrap().to_str().unwrap());
+        let content = std::fs::read_to_string(dir.join("policy.yaml")).unwrap();
+        text.push_str(&format!("  {key}: |\n"));
+        for line in content.lines() {
+            if line.is_empty() {
+                text.push('\n');
+            } else {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+        files.push((key, content));
+    }
+    (text, files)
+}
+
+/// `manifests/webhook/policies-configmap.yaml` is the default bundle, key for key and byte for
+/// byte; `kubectl kustomize manifests/webhook` builds (when kubectl is installed).
+#[test]
+fn policies_configmap_matches_the_default_bundle_and_kustomize_builds() {
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/webhook");
+    let path = manifests.join("policies-configmap.yaml");
+    let (text, files) = policies_configmap();
+    if std::env::var_os("UPDATE_MANIFESTS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "{} is out of date; regenerate with `UPDATE_MANIFESTS=1 cargo test -p argo-events-webhook --test server policies_configmap`",
+        path.display()
+    );
+    let (docs, errors) = argo_events_api::manifest::load(&[path]).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let data = docs[0].value["data"].as_object().unwrap();
+    assert_eq!(data.len(), files.len());
+    for (key, content) in &files {
+        assert_eq!(data[key].as_str(), Some(content.as_str()), "{key}");
+    }
+    // The bundle loads from the flat layout the mount gives.
+    let mounted = tempfile::tempdir().unwrap();
+    for (key, content) in &files {
+        std::fs::write(mounted.path().join(key), content).unwrap();
+    }
+    let loaded = argo_events_webhook::policy::load_bundle(mounted.path()).unwrap();
+    assert_eq!(loaded.len(), files.len());
+
+    match Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&manifests)
+        .output()
+    {
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                stdout.contains("name: argo-events-webhook-policies"),
+                "{stdout}"
+            );
+            assert!(stdout.contains("kind: ValidatingWebhookConfiguration"));
+        }
+        Err(e) => eprintln!("kubectl not runnable ({e}); kustomize build not checked"),
+    }
 }

@@ -2,9 +2,11 @@
 //! and bindings, asking whether each Sensor's ServiceAccount may do what its `k8s` and
 //! `argoWorkflow` triggers do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Subject};
+use argo_events_api::Sensor;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::{Issue, issue};
@@ -29,23 +31,181 @@ pub fn plural(kind: &str) -> String {
 }
 
 /// What a trigger needs: verb, API group, resource and (when known) object name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Access {
-    pub(super) verb: &'static str,
-    pub(super) group: String,
-    pub(super) resource: String,
-    pub(super) name: Option<String>,
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Access {
+    /// The verb (`create`, `update`, `patch`, `delete`).
+    pub verb: &'static str,
+    /// The API group (empty for the core group).
+    pub group: String,
+    /// The resource (plural).
+    pub resource: String,
+    /// The object's name, when the trigger names it.
+    pub name: Option<String>,
 }
 
 impl Access {
     /// `workflows.argoproj.io`, or `pods` for the core group.
-    fn resource_display(&self) -> String {
+    pub fn resource_display(&self) -> String {
         if self.group.is_empty() {
             self.resource.clone()
         } else {
             format!("{}.{}", self.resource, self.group)
         }
     }
+
+    /// The object name an authorizer should be asked about: none for `create` (a
+    /// `resourceNames` rule never grants create, so the name does not matter).
+    pub fn resource_name(&self) -> Option<&str> {
+        (self.verb != "create")
+            .then_some(self.name.as_deref())
+            .flatten()
+    }
+}
+
+/// One access a Sensor's trigger needs, for the Sensor's ServiceAccount in its namespace: the
+/// question both the static evaluator ([`rbac_issues`]) and a SubjectAccessReview answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccessCheck {
+    /// Index of the trigger in `spec.triggers`.
+    pub trigger: usize,
+    /// `spec.triggers[i].template.name`.
+    pub trigger_name: String,
+    /// `k8s` or `argoWorkflow`.
+    pub trigger_kind: &'static str,
+    /// The Sensor's namespace, where the access happens.
+    pub namespace: String,
+    /// The ServiceAccount (`spec.template.serviceAccountName`, else `default`).
+    pub service_account: String,
+    /// What is needed.
+    pub access: Access,
+}
+
+impl AccessCheck {
+    /// The user name the API server gives the ServiceAccount:
+    /// `system:serviceaccount:<namespace>:<name>`.
+    pub fn user(&self) -> String {
+        format!(
+            "system:serviceaccount:{}:{}",
+            self.namespace, self.service_account
+        )
+    }
+
+    /// The groups the API server gives the ServiceAccount.
+    pub fn groups(&self) -> [String; 3] {
+        [
+            "system:serviceaccounts".to_owned(),
+            format!("system:serviceaccounts:{}", self.namespace),
+            "system:authenticated".to_owned(),
+        ]
+    }
+
+    /// Field path of the trigger: `spec.triggers[i].template.k8s` or `…argoWorkflow`.
+    pub fn path(&self) -> String {
+        format!(
+            "spec.triggers[{}].template.{}",
+            self.trigger, self.trigger_kind
+        )
+    }
+
+    /// `ServiceAccount <ns>/<sa> may not <verb> <resource> in namespace <ns> (trigger <t>)`.
+    pub fn denied_message(&self) -> String {
+        format!(
+            "ServiceAccount {ns}/{sa} may not {} {} in namespace {ns} (trigger {})",
+            self.access.verb,
+            self.access.resource_display(),
+            self.trigger_name,
+            ns = self.namespace,
+            sa = self.service_account,
+        )
+    }
+}
+
+/// The ServiceAccount a Sensor's triggers run as: `spec.template.serviceAccountName`, else
+/// `default`.
+pub fn service_account(sensor: &Sensor) -> &str {
+    sensor
+        .spec
+        .template
+        .as_ref()
+        .map(|t| t.service_account_name.as_str())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default")
+}
+
+/// Every access the `k8s` and `argoWorkflow` triggers of `sensor` (in `namespace`) need that can
+/// be known statically, in trigger order.
+pub fn sensor_access_checks(namespace: &str, sensor: &Sensor) -> Vec<AccessCheck> {
+    let sa = service_account(sensor);
+    let mut out = Vec::new();
+    for (i, t) in sensor.spec.triggers.iter().enumerate() {
+        let Some(template) = &t.template else {
+            continue;
+        };
+        let Some(access) = trigger_access(template) else {
+            continue;
+        };
+        out.push(AccessCheck {
+            trigger: i,
+            trigger_name: template.name.clone(),
+            trigger_kind: if template.k8s.is_some() {
+                "k8s"
+            } else {
+                "argoWorkflow"
+            },
+            namespace: namespace.to_owned(),
+            service_account: sa.to_owned(),
+            access,
+        });
+    }
+    out
+}
+
+/// What an authorizer (a SubjectAccessReview) answered for one [`AccessCheck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessDecision {
+    /// Allowed.
+    Allowed,
+    /// Denied.
+    Denied,
+    /// The question could not be answered (API error, timeout): never a denial.
+    Failed(String),
+}
+
+/// Rule [`rule::RBAC`] from an authorizer's answers, one per check (same order): a denial is an
+/// error worded as the static evaluator's, a failed review a warning that says it did not deny.
+pub fn decided_issues(
+    doc: usize,
+    checks: &[AccessCheck],
+    decisions: &[AccessDecision],
+) -> Vec<Issue> {
+    let mut out = Vec::new();
+    for (check, decision) in checks.iter().zip(decisions) {
+        match decision {
+            AccessDecision::Allowed => {}
+            AccessDecision::Denied => out.push(issue(
+                doc,
+                Severity::Error,
+                rule::RBAC,
+                check.path(),
+                check.denied_message(),
+            )),
+            AccessDecision::Failed(error) => out.push(issue(
+                doc,
+                Severity::Warning,
+                rule::RBAC,
+                check.path(),
+                format!(
+                    "cannot tell whether ServiceAccount {ns}/{sa} may {} {} in namespace {ns} (trigger {}): the SubjectAccessReview failed ({error}); not denied for that",
+                    check.access.verb,
+                    check.access.resource_display(),
+                    check.trigger_name,
+                    ns = check.namespace,
+                    sa = check.service_account,
+                ),
+            )),
+        }
+    }
+    out
 }
 
 fn object_name(resource: Option<&serde_json::Value>) -> Option<String> {
@@ -123,25 +283,6 @@ pub(super) fn grants(rule: &PolicyRule, access: &Access) -> bool {
     }
 }
 
-/// The rules of a ClusterRole, with those it aggregates from the snapshot's ClusterRoles.
-fn cluster_role_rules<'a>(snap: &'a Snapshot, role: &'a Entry<ClusterRole>) -> Vec<&'a PolicyRule> {
-    let mut rules: Vec<&PolicyRule> = role.value.rules.iter().flatten().collect();
-    let selectors = role
-        .value
-        .aggregation_rule
-        .as_ref()
-        .and_then(|a| a.cluster_role_selectors.as_ref());
-    for selector in selectors.into_iter().flatten() {
-        for other in &snap.cluster_roles {
-            let labels = other.value.metadata.labels.clone().unwrap_or_default();
-            if other.name != role.name && selects(selector, &labels) {
-                rules.extend(other.value.rules.iter().flatten());
-            }
-        }
-    }
-    rules
-}
-
 /// Whether a label selector selects an object with `labels` (an empty selector selects all).
 pub(super) fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     let by_labels = selector
@@ -180,77 +321,185 @@ fn subject_is(subject: &Subject, binding_ns: Option<&str>, ns: &str, sa: &str) -
     }
 }
 
-/// Whether a subject is some ServiceAccount of `ns`.
-fn subject_in(subject: &Subject, binding_ns: Option<&str>, ns: &str) -> bool {
-    match subject.kind.as_str() {
-        "ServiceAccount" => subject.namespace.as_deref().or(binding_ns) == Some(ns),
-        "Group" => subject_is(subject, binding_ns, ns, ""),
-        _ => false,
-    }
+/// The snapshot's RBAC, indexed once so that one Sensor's check looks up only what binds its
+/// ServiceAccount: bindings by namespace, Roles by namespace and name, ClusterRoles by name
+/// with their aggregated rules expanded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RbacIndex {
+    /// Namespaces with a Role or RoleBinding, or named by a ClusterRoleBinding subject.
+    given: HashSet<String>,
+    /// A ClusterRoleBinding binds a group holding every ServiceAccount.
+    given_everywhere: bool,
+    role_bindings: HashMap<String, Vec<Arc<Entry<RoleBinding>>>>,
+    roles: HashMap<(String, String), Arc<Entry<Role>>>,
+    /// Each ClusterRole's rules, plus those of the ClusterRoles it aggregates.
+    cluster_roles: HashMap<String, Vec<PolicyRule>>,
+    cluster_role_bindings: Vec<Arc<Entry<ClusterRoleBinding>>>,
 }
 
-/// Whether the snapshot holds RBAC that speaks about ServiceAccounts of `ns`: a Role or
-/// RoleBinding there, or a ClusterRoleBinding with a subject there.
-fn rbac_given_for(snap: &Snapshot, ns: &str) -> bool {
-    snap.roles.iter().any(|r| r.namespace == ns)
-        || snap.role_bindings.iter().any(|b| b.namespace == ns)
-        || snap.cluster_role_bindings.iter().any(|b| {
-            b.value
+impl RbacIndex {
+    pub(crate) fn new(snap: &Snapshot) -> Self {
+        let mut index = RbacIndex::default();
+        for r in &snap.roles {
+            index.given.insert(r.namespace.clone());
+            index
+                .roles
+                .entry((r.namespace.clone(), r.name.clone()))
+                .or_insert_with(|| r.clone());
+        }
+        for b in &snap.role_bindings {
+            index.given.insert(b.namespace.clone());
+            index
+                .role_bindings
+                .entry(b.namespace.clone())
+                .or_default()
+                .push(b.clone());
+        }
+        for b in &snap.cluster_role_bindings {
+            for s in b.value.subjects.iter().flatten() {
+                match s.kind.as_str() {
+                    "ServiceAccount" => {
+                        if let Some(ns) = &s.namespace {
+                            index.given.insert(ns.clone());
+                        }
+                    }
+                    "Group" => match s.name.strip_prefix("system:serviceaccounts:") {
+                        Some(ns) => {
+                            index.given.insert(ns.to_owned());
+                        }
+                        None if s.name == "system:serviceaccounts"
+                            || s.name == "system:authenticated" =>
+                        {
+                            index.given_everywhere = true;
+                        }
+                        None => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+        index.cluster_role_bindings = snap.cluster_role_bindings.clone();
+        for role in &snap.cluster_roles {
+            if index.cluster_roles.contains_key(&role.name) {
+                continue;
+            }
+            let mut rules: Vec<PolicyRule> = role.value.rules.iter().flatten().cloned().collect();
+            let selectors = role
+                .value
+                .aggregation_rule
+                .as_ref()
+                .and_then(|a| a.cluster_role_selectors.as_ref());
+            let empty = BTreeMap::new();
+            for selector in selectors.into_iter().flatten() {
+                for other in &snap.cluster_roles {
+                    let labels = other.value.metadata.labels.as_ref().unwrap_or(&empty);
+                    if other.name != role.name && selects(selector, labels) {
+                        rules.extend(other.value.rules.iter().flatten().cloned());
+                    }
+                }
+            }
+            index.cluster_roles.insert(role.name.clone(), rules);
+        }
+        index
+    }
+
+    /// Whether the snapshot holds RBAC that speaks about ServiceAccounts of `ns`: a Role or
+    /// RoleBinding there, or a ClusterRoleBinding with a subject there.
+    pub(crate) fn given_for(&self, ns: &str) -> bool {
+        self.given_everywhere || self.given.contains(ns)
+    }
+
+    /// Every policy rule bound to ServiceAccount `ns/sa` that applies in `ns`.
+    pub(crate) fn rules_for(&self, ns: &str, sa: &str) -> Vec<&PolicyRule> {
+        let mut rules = Vec::new();
+        for b in self.role_bindings.get(ns).into_iter().flatten() {
+            let bound = b
+                .value
                 .subjects
                 .iter()
                 .flatten()
-                .any(|s| subject_in(s, None, ns))
-        })
+                .any(|s| subject_is(s, Some(ns), ns, sa));
+            if !bound {
+                continue;
+            }
+            let role_ref = &b.value.role_ref;
+            match role_ref.kind.as_str() {
+                "Role" => {
+                    if let Some(role) = self.roles.get(&(ns.to_owned(), role_ref.name.clone())) {
+                        rules.extend(role.value.rules.iter().flatten());
+                    }
+                }
+                "ClusterRole" => {
+                    rules.extend(self.cluster_roles.get(&role_ref.name).into_iter().flatten());
+                }
+                _ => {}
+            }
+        }
+        for b in &self.cluster_role_bindings {
+            let bound = b
+                .value
+                .subjects
+                .iter()
+                .flatten()
+                .any(|s| subject_is(s, None, ns, sa));
+            if bound && b.value.role_ref.kind == "ClusterRole" {
+                rules.extend(
+                    self.cluster_roles
+                        .get(&b.value.role_ref.name)
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+        }
+        rules
+    }
 }
 
-/// Every policy rule bound to ServiceAccount `ns/sa` that applies in `ns`.
-fn rules_for<'a>(snap: &'a Snapshot, ns: &str, sa: &str) -> Vec<&'a PolicyRule> {
-    let cluster_role = |name: &str| snap.cluster_roles.iter().find(|r| r.name == name);
-    let mut rules = Vec::new();
-    for b in snap.role_bindings.iter().filter(|b| b.namespace == ns) {
-        let bound = b
-            .value
-            .subjects
-            .iter()
-            .flatten()
-            .any(|s| subject_is(s, Some(ns), ns, sa));
-        if !bound {
+/// The static rule [`rule::RBAC`] for one Sensor (document `doc`, namespace `ns`) over an
+/// indexed snapshot. See [`rbac_issues`].
+pub(crate) fn static_issues(
+    index: &RbacIndex,
+    doc: usize,
+    ns: &str,
+    sensor: &Sensor,
+) -> Vec<Issue> {
+    if !index.given_for(ns) {
+        return Vec::new();
+    }
+    let checks = sensor_access_checks(ns, sensor);
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    let rules = index.rules_for(ns, service_account(sensor));
+    let mut out = Vec::new();
+    for check in checks {
+        let access = &check.access;
+        if rules.iter().any(|r| grants(r, access)) {
             continue;
         }
-        let role_ref = &b.value.role_ref;
-        match role_ref.kind.as_str() {
-            "Role" => {
-                if let Some(role) = snap
-                    .roles
-                    .iter()
-                    .find(|r| r.namespace == ns && r.name == role_ref.name)
-                {
-                    rules.extend(role.value.rules.iter().flatten());
-                }
-            }
-            "ClusterRole" => {
-                if let Some(role) = cluster_role(&role_ref.name) {
-                    rules.extend(cluster_role_rules(snap, role));
-                }
-            }
-            _ => {}
+        let denied = check.denied_message();
+        if rules.iter().any(|r| covers(r, access)) {
+            out.push(issue(
+                doc,
+                Severity::Error,
+                rule::RBAC,
+                check.path(),
+                denied,
+            ));
+        } else {
+            out.push(issue(
+                doc,
+                Severity::Warning,
+                rule::RBAC,
+                check.path(),
+                format!(
+                    "{denied}: no given Role or ClusterRole bound to it is about {}; RBAC outside the given manifests may grant it",
+                    access.resource_display()
+                ),
+            ));
         }
     }
-    for b in &snap.cluster_role_bindings {
-        let bound = b
-            .value
-            .subjects
-            .iter()
-            .flatten()
-            .any(|s| subject_is(s, None, ns, sa));
-        if bound
-            && b.value.role_ref.kind == "ClusterRole"
-            && let Some(role) = cluster_role(&b.value.role_ref.name)
-        {
-            rules.extend(cluster_role_rules(snap, role));
-        }
-    }
-    rules
+    out
 }
 
 /// Rule [`rule::RBAC`]: each `k8s` and `argoWorkflow` trigger's access, for the Sensor's
@@ -261,58 +510,9 @@ fn rules_for<'a>(snap: &'a Snapshot, ns: &str, sa: &str) -> Vec<&'a PolicyRule> 
 /// error. Denied when nothing bound to it is about the resource at all: a warning, since RBAC
 /// outside the given manifests may grant it.
 pub fn rbac_issues(snap: &Snapshot) -> Vec<Issue> {
-    let mut out = Vec::new();
-    for s in &snap.sensors {
-        let ns = s.namespace.as_str();
-        if !rbac_given_for(snap, ns) {
-            continue;
-        }
-        let sa = s
-            .value
-            .spec
-            .template
-            .as_ref()
-            .map(|t| t.service_account_name.as_str())
-            .filter(|n| !n.is_empty())
-            .unwrap_or("default");
-        let rules = rules_for(snap, ns, sa);
-        for (i, t) in s.value.spec.triggers.iter().enumerate() {
-            let Some(template) = &t.template else {
-                continue;
-            };
-            let Some(access) = trigger_access(template) else {
-                continue;
-            };
-            if rules.iter().any(|r| grants(r, &access)) {
-                continue;
-            }
-            let denied = format!(
-                "ServiceAccount {ns}/{sa} may not {} {} in namespace {ns} (trigger {})",
-                access.verb,
-                access.resource_display(),
-                template.name
-            );
-            let kind = if template.k8s.is_some() {
-                "k8s"
-            } else {
-                "argoWorkflow"
-            };
-            let path = format!("spec.triggers[{i}].template.{kind}");
-            if rules.iter().any(|r| covers(r, &access)) {
-                out.push(issue(s.doc, Severity::Error, rule::RBAC, path, denied));
-            } else {
-                out.push(issue(
-                    s.doc,
-                    Severity::Warning,
-                    rule::RBAC,
-                    path,
-                    format!(
-                        "{denied}: no given Role or ClusterRole bound to it is about {}; RBAC outside the given manifests may grant it",
-                        access.resource_display()
-                    ),
-                ));
-            }
-        }
-    }
-    out
+    let index = RbacIndex::new(snap);
+    snap.sensors
+        .iter()
+        .flat_map(|s| static_issues(&index, s.doc, &s.namespace, &s.value))
+        .collect()
 }

@@ -449,3 +449,139 @@ fn aggregation_selectors_match_labels_and_expressions() {
         assert_eq!(rbac::selects(&selector(s.clone()), &labels), want, "{s}");
     }
 }
+
+/// The rules for one incoming object over indexed facts say exactly what the whole-snapshot
+/// rules say about that object (seed document 4), for every rule.
+#[test]
+fn check_incoming_matches_check_for_the_object() {
+    use crate::snapshot::Facts;
+    let mut stan = bus("stan");
+    stan["spec"] = json!({"nats": {"native": {}}});
+    let mut bad_bus = bus("Bad_Bus");
+    bad_bus["metadata"]["name"] = json!("Bad_Bus");
+    let mut dotted_source = webhook_source();
+    dotted_source["metadata"]["name"] = json!("other");
+    dotted_source["spec"]["webhook"] =
+        json!({"a.b": {"port": "1", "endpoint": "/x", "method": "POST"}});
+    let mut other_bus = sensor("github-eventsource", submit());
+    other_bus["spec"]["eventBusName"] = json!("jetstream");
+    let mut dotted_dep = sensor("github-eventsource", submit());
+    dotted_dep["spec"]["dependencies"][0]["name"] = json!("pu.sh");
+    let cluster_binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "all"}, "roleRef": {"kind": "ClusterRole", "name": "agg"},
+        "subjects": [{"kind": "Group", "name": "system:serviceaccounts"}]});
+    let aggregated = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "agg"}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}});
+    let part = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "part", "labels": {"a": "b"}},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}]});
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+    let cases: Vec<(&str, Vec<Value>, Value)> = vec![
+        ("clean", vec![], sensor("github-eventsource", submit())),
+        ("typo", vec![], sensor("github-evntsource", submit())),
+        ("absent", vec![], sensor("payments", submit())),
+        ("missing event", vec![], {
+            let mut s = sensor("github-eventsource", submit());
+            s["spec"]["dependencies"][0]["eventName"] = json!("tag");
+            s
+        }),
+        ("event bus", vec![], other_bus),
+        ("naming", vec![], dotted_dep),
+        (
+            "rbac error",
+            vec![],
+            sensor("github-eventsource", k8s("update", workflow("name"))),
+        ),
+        (
+            "rbac warning",
+            vec![],
+            sensor("github-eventsource", k8s("create", pod.clone())),
+        ),
+        (
+            "aggregated",
+            vec![cluster_binding.clone(), aggregated.clone(), part.clone()],
+            sensor("github-eventsource", k8s("delete", pod.clone())),
+        ),
+        (
+            "aggregated create",
+            vec![cluster_binding, aggregated, part],
+            sensor("github-eventsource", k8s("create", pod)),
+        ),
+        ("stan bus", vec![], stan),
+        ("bad bus name", vec![], bad_bus),
+        ("event names", vec![], dotted_source),
+    ];
+    for (name, extra, object) in cases {
+        let mut base = seed(sensor("github-eventsource", submit()));
+        base.pop();
+        base.extend(extra);
+        let facts = Facts::new(snapshot(base.clone()));
+        let mut with = base;
+        with.push(object.clone());
+        let incoming_doc = with.len() - 1;
+        let whole: Vec<Issue> = check(&snapshot(with.clone()))
+            .into_iter()
+            .filter(|i| i.doc == incoming_doc)
+            .collect();
+        let snap = snapshot(with);
+        let one = if let Some(s) = snap.sensors.iter().find(|s| s.doc == incoming_doc) {
+            check_incoming(&facts, Incoming::Sensor(Obj::of(s)), RbacEvidence::Static)
+        } else if let Some(b) = snap.event_buses.iter().find(|b| b.doc == incoming_doc) {
+            check_incoming(&facts, Incoming::EventBus(Obj::of(b)), RbacEvidence::Static)
+        } else {
+            let es = snap
+                .event_sources
+                .iter()
+                .find(|e| e.doc == incoming_doc)
+                .unwrap();
+            check_incoming(
+                &facts,
+                Incoming::EventSource(Obj::of(es)),
+                RbacEvidence::Static,
+            )
+        };
+        assert_eq!(summary(&one), summary(&whole), "{name}");
+        if name != "clean" && name != "aggregated" {
+            assert!(!whole.is_empty(), "{name}: the case finds nothing");
+        }
+    }
+}
+
+/// An authorizer's answers: a denial is the static evaluator's error, word for word; a failed
+/// review a warning that says it does not deny.
+#[test]
+fn decided_rbac_issues_are_worded_as_the_static_ones() {
+    let snap = snapshot(seed(sensor(
+        "github-eventsource",
+        k8s("update", workflow("name")),
+    )));
+    let s = &snap.sensors[0];
+    let checks = sensor_access_checks(&s.namespace, &s.value);
+    assert_eq!(checks.len(), 1);
+    assert_eq!(
+        checks[0].user(),
+        "system:serviceaccount:argo-events:operate-workflow-sa"
+    );
+    assert_eq!(checks[0].access.resource_name(), Some("build-"));
+    let static_issue = &check(&snap)[0];
+    let denied = decided_issues(s.doc, &checks, &[AccessDecision::Denied]);
+    assert_eq!(
+        summary(&denied),
+        summary(std::slice::from_ref(static_issue))
+    );
+    assert_eq!(
+        decided_issues(s.doc, &checks, &[AccessDecision::Allowed]),
+        vec![]
+    );
+    let failed = decided_issues(s.doc, &checks, &[AccessDecision::Failed("timeout".into())]);
+    assert_eq!(
+        summary(&failed),
+        vec![(
+            4,
+            Severity::Warning,
+            rule::RBAC,
+            "spec.triggers[0].template.k8s".into(),
+            "cannot tell whether ServiceAccount argo-events/operate-workflow-sa may update workflows.argoproj.io in namespace argo-events (trigger build): the SubjectAccessReview failed (timeout); not denied for that".into()
+        )]
+    );
+}

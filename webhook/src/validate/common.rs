@@ -5,7 +5,6 @@
 //! `regexp.Compile`).
 
 use argo_events_api::{BasicAuth, SASLConfig, TLSConfig, WatchPathConfig, WebhookContext};
-use chrono_tz::Tz;
 
 use super::{Errors, at};
 
@@ -152,11 +151,7 @@ pub(super) fn go_duration(text: &str) -> Result<(), String> {
 /// Go's `time.LoadLocation`: empty and `UTC` are UTC, `Local` is the local zone, anything else
 /// must be an IANA zone name. The error is Go's text.
 pub(super) fn go_location(name: &str) -> Result<(), String> {
-    if matches!(name, "" | "UTC" | "Local") || name.parse::<Tz>().is_ok() {
-        Ok(())
-    } else {
-        Err(format!("unknown time zone {name}"))
-    }
+    argo_events_api::cron::go_location(name).map(|_| ())
 }
 
 /// Go's `regexp.Compile` (RE2 syntax), with an error worded like Go's.
