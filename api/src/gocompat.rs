@@ -13,7 +13,7 @@
 //! Errors carry the field path where they happened (`spec.webhook.push.port`).
 
 use std::cell::RefCell;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use serde_json::{Map, Value};
@@ -40,7 +40,7 @@ pub struct DecodeError {
 /// Decodes `value` into `T` with Go's `encoding/json` rules (see the module docs).
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<Decoded<T>, DecodeError> {
     let unknown = RefCell::new(Vec::new());
-    let root = Path::default();
+    let root = Path::Root;
     let de = De {
         value,
         path: &root,
@@ -58,31 +58,47 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<Decoded<T>, Deco
     }
 }
 
-/// A field path under construction; rendered as `a.b[0].c`, with map keys that are not plain
-/// words in brackets (`labels["app.kubernetes.io/name"]`).
-#[derive(Clone, Default)]
-struct Path(String);
+/// A field path as a chain of borrowed segments on the stack; rendered as `a.b[0].c`, with map
+/// keys that are not plain words in brackets (`labels["app.kubernetes.io/name"]`). Building one
+/// costs nothing; it becomes a `String` only when an error or an unknown field is reported.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
 
-impl Path {
-    fn field(&self, name: &str) -> Path {
-        let plain = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        let mut s = self.0.clone();
-        if plain {
-            if !s.is_empty() {
-                s.push('.');
-            }
-            s.push_str(name);
-        } else {
-            s.push_str(&format!("[{name:?}]"));
-        }
-        Path(s)
+impl Path<'_> {
+    fn render(&self) -> String {
+        let mut s = String::new();
+        self.render_into(&mut s);
+        s
     }
 
-    fn index(&self, i: usize) -> Path {
-        Path(format!("{}[{i}]", self.0))
+    fn render_into(&self, s: &mut String) {
+        match *self {
+            Path::Root => {}
+            Path::Field(parent, name) => {
+                parent.render_into(s);
+                let plain = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if plain {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(name);
+                } else {
+                    // Writing to a String cannot fail.
+                    let _ = write!(s, "[{name:?}]");
+                }
+            }
+            Path::Index(parent, i) => {
+                parent.render_into(s);
+                let _ = write!(s, "[{i}]");
+            }
+        }
     }
 }
 
@@ -95,16 +111,16 @@ struct Error {
 }
 
 impl Error {
-    fn at(path: &Path, message: String) -> Self {
+    fn at(path: &Path<'_>, message: String) -> Self {
         Error {
-            path: Some(path.0.clone()),
+            path: Some(path.render()),
             message,
         }
     }
 
-    fn or_at(mut self, path: &Path) -> Self {
+    fn or_at(mut self, path: &Path<'_>) -> Self {
         if self.path.is_none() {
-            self.path = Some(path.0.clone());
+            self.path = Some(path.render());
         }
         self
     }
@@ -146,7 +162,7 @@ fn describe(value: &Value) -> String {
 #[derive(Clone, Copy)]
 struct De<'a> {
     value: &'a Value,
-    path: &'a Path,
+    path: &'a Path<'a>,
     unknown: &'a RefCell<Vec<String>>,
 }
 
@@ -208,7 +224,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
             }
             Value::String(s) => visitor.visit_str(s),
             Value::Array(items) => visitor.visit_seq(SeqAccess::new(self, items)),
-            Value::Object(map) => visitor.visit_map(MapAccess::new(self, map, None)),
+            Value::Object(map) => visitor.visit_map(MapAccess::map(self, map)),
         }
         .map_err(|e| e.or_at(self.path))
     }
@@ -318,10 +334,12 @@ impl<'de> de::Deserializer<'de> for De<'_> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let empty = Map::new();
         match self.value {
-            Value::Null => visitor.visit_map(MapAccess::new(self, &empty, None)),
-            Value::Object(map) => visitor.visit_map(MapAccess::new(self, map, None)),
+            Value::Object(map) => visitor.visit_map(MapAccess::map(self, map)),
+            Value::Null => {
+                let empty = Map::new();
+                visitor.visit_map(MapAccess::map(self, &empty))
+            }
             _ => Err(self.mismatch("an object")),
         }
         .map_err(|e| e.or_at(self.path))
@@ -333,10 +351,12 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let empty = Map::new();
         match self.value {
-            Value::Null => visitor.visit_map(MapAccess::new(self, &empty, Some(fields))),
-            Value::Object(map) => visitor.visit_map(MapAccess::new(self, map, Some(fields))),
+            Value::Object(map) => visitor.visit_map(MapAccess::fields(self, map, fields)?),
+            Value::Null => {
+                let empty = Map::new();
+                visitor.visit_map(MapAccess::fields(self, &empty, fields)?)
+            }
             _ => Err(self.mismatch("an object")),
         }
         .map_err(|e| e.or_at(self.path))
@@ -389,7 +409,7 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
         let Some((i, value)) = self.items.next() else {
             return Ok(None);
         };
-        let path = self.parent.path.index(i);
+        let path = Path::Index(self.parent.path, i);
         let de = De {
             value,
             path: &path,
@@ -405,52 +425,131 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
 
 struct MapAccess<'a> {
     parent: De<'a>,
-    /// (the key handed to the visitor, the key as written, the value)
-    entries: std::vec::IntoIter<(&'static str, &'a str, &'a Value)>,
-    plain: Option<serde_json::map::Iter<'a>>,
+    /// The object's entries in document order.
+    iter: serde_json::map::Iter<'a>,
+    /// For a struct: its field names, and per entry (in step with `iter`) the index of the field
+    /// it fills, or `UNMATCHED` for a key that matches no field or is overridden by a later key.
+    /// `None` for a map, whose keys are data.
+    fields: Option<(&'static [&'static str], Slots)>,
+    /// Position of the next entry of `iter`.
+    next: usize,
+    /// Entries still to hand to the visitor.
+    remaining: usize,
     pending: Option<(&'a str, &'a Value)>,
 }
 
-impl<'a> MapAccess<'a> {
-    fn new(
-        parent: De<'a>,
-        map: &'a Map<String, Value>,
-        fields: Option<&'static [&'static str]>,
-    ) -> Self {
-        let Some(fields) = fields else {
-            return MapAccess {
-                parent,
-                entries: Vec::new().into_iter(),
-                plain: Some(map.iter()),
-                pending: None,
-            };
-        };
-        let mut entries: Vec<(&'static str, &'a str, &'a Value)> = Vec::with_capacity(map.len());
-        for (key, value) in map {
-            let field = fields
-                .iter()
-                .find(|f| **f == key)
-                .or_else(|| fields.iter().find(|f| fold_eq(f, key)));
-            match field {
-                Some(field) => {
-                    entries.retain(|(f, _, _)| f != field);
-                    entries.push((field, key, value));
-                }
-                None => parent.unknown.borrow_mut().push(parent.path.field(key).0),
-            }
+/// Marks an entry that fills no field.
+const UNMATCHED: u16 = u16::MAX;
+
+/// Objects with at most this many keys keep their field matches on the stack.
+const INLINE_KEYS: usize = 32;
+
+/// Per-entry field matches of one object.
+enum Slots {
+    Inline([u16; INLINE_KEYS]),
+    Heap(Vec<u16>),
+}
+
+impl Slots {
+    fn new(len: usize) -> Self {
+        if len <= INLINE_KEYS {
+            Slots::Inline([UNMATCHED; INLINE_KEYS])
+        } else {
+            Slots::Heap(vec![UNMATCHED; len])
         }
-        MapAccess {
-            parent,
-            entries: entries.into_iter(),
-            plain: None,
-            pending: None,
+    }
+
+    fn as_slice(&self) -> &[u16] {
+        match self {
+            Slots::Inline(a) => a,
+            Slots::Heap(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u16] {
+        match self {
+            Slots::Inline(a) => a,
+            Slots::Heap(v) => v,
         }
     }
 }
 
-/// Go's case folding for field names (simple Unicode folding; ASCII covers every real manifest).
-fn fold_eq(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+impl<'a> MapAccess<'a> {
+    /// Access to an object read as a map: every key is data.
+    fn map(parent: De<'a>, map: &'a Map<String, Value>) -> Self {
+        MapAccess {
+            parent,
+            iter: map.iter(),
+            fields: None,
+            next: 0,
+            remaining: map.len(),
+            pending: None,
+        }
+    }
+
+    /// Access to an object read as a struct of `fields`: keys are matched to fields up front,
+    /// so keys that match nothing are reported in document order before any value is read.
+    fn fields(
+        parent: De<'a>,
+        map: &'a Map<String, Value>,
+        fields: &'static [&'static str],
+    ) -> Result<Self, Error> {
+        if fields.len() >= usize::from(UNMATCHED) {
+            return Err(Error::at(
+                parent.path,
+                format!("cannot decode a struct of {} fields", fields.len()),
+            ));
+        }
+        let mut slots = Slots::new(map.len());
+        let matches = slots.as_mut_slice();
+        let mut remaining = 0;
+        for (pos, key) in map.keys().enumerate() {
+            let Some(field) = find_field(fields, key) else {
+                let path = Path::Field(parent.path, key);
+                parent.unknown.borrow_mut().push(path.render());
+                continue;
+            };
+            // The index fits: `fields` is shorter than `UNMATCHED`, checked above.
+            let field = field as u16;
+            // When two keys land on one field the later one wins, in the later one's place.
+            match matches[..pos].iter_mut().find(|m| **m == field) {
+                Some(earlier) => *earlier = UNMATCHED,
+                None => remaining += 1,
+            }
+            matches[pos] = field;
+        }
+        Ok(MapAccess {
+            parent,
+            iter: map.iter(),
+            fields: Some((fields, slots)),
+            next: 0,
+            remaining,
+            pending: None,
+        })
+    }
+}
+
+/// The index of the struct field `key` fills: the field spelled exactly so, else the first one
+/// equal to it under Go's case folding.
+fn find_field(fields: &[&str], key: &str) -> Option<usize> {
+    if let Some(i) = fields.iter().position(|f| *f == key) {
+        return Some(i);
+    }
+    let mut key_lower = None;
+    fields.iter().position(|f| fold_eq(f, key, &mut key_lower))
+}
+
+/// Go's case folding for field names (simple Unicode folding). ASCII, which covers every real
+/// manifest, is compared without allocating; otherwise both sides are lower-cased, `b` once
+/// per key through `b_lower`.
+fn fold_eq(a: &str, b: &str, b_lower: &mut Option<String>) -> bool {
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    if a.is_ascii() && b.is_ascii() {
+        return false;
+    }
+    a.to_lowercase() == *b_lower.get_or_insert_with(|| b.to_lowercase())
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'_> {
@@ -460,21 +559,28 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        let (key, written, value) = match &mut self.plain {
-            Some(iter) => match iter.next() {
-                Some((k, v)) => (k.as_str(), k.as_str(), v),
-                None => return Ok(None),
-            },
-            None => match self.entries.next() {
-                Some((field, written, v)) => (field, written, v),
-                None => return Ok(None),
-            },
+        let (key, written, value) = loop {
+            let Some((k, v)) = self.iter.next() else {
+                return Ok(None);
+            };
+            let pos = self.next;
+            self.next += 1;
+            match &self.fields {
+                None => break (k.as_str(), k.as_str(), v),
+                Some((fields, slots)) => match slots.as_slice().get(pos) {
+                    Some(&field) if field != UNMATCHED => {
+                        break (fields[usize::from(field)], k.as_str(), v);
+                    }
+                    _ => {}
+                },
+            }
         };
+        self.remaining = self.remaining.saturating_sub(1);
         self.pending = Some((written, value));
         let key: de::value::StrDeserializer<'_, Error> = key.into_deserializer();
         seed.deserialize(key)
             .map(Some)
-            .map_err(|e| e.or_at(&self.parent.path.field(written)))
+            .map_err(|e| e.or_at(&Path::Field(self.parent.path, written)))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
@@ -483,7 +589,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
                 "invariant: value requested before its key",
             ));
         };
-        let path = self.parent.path.field(written);
+        let path = Path::Field(self.parent.path, written);
         let de = De {
             value,
             path: &path,
@@ -493,12 +599,64 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
     }
 
     fn size_hint(&self) -> Option<usize> {
-        match &self.plain {
-            Some(iter) => Some(iter.len()),
-            None => Some(self.entries.len()),
-        }
+        Some(self.remaining)
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod matching_tests {
+    use serde::Deserialize;
+    use serde_json::{Map, Value, json};
+
+    use super::from_value;
+
+    #[derive(Debug, Default, PartialEq, Deserialize)]
+    #[serde(default)]
+    struct Small {
+        kind: String,
+        count: i32,
+    }
+
+    #[test]
+    fn non_ascii_keys_fold_like_go() {
+        // U+212A KELVIN SIGN folds to `k`, as in Go's bytes.EqualFold.
+        let d = from_value::<Small>(&json!({"\u{212A}IND": "Pod"})).unwrap();
+        assert_eq!(d.value.kind, "Pod");
+        assert!(d.unknown_fields.is_empty());
+        let d = from_value::<Small>(&json!({"kïnd": "Pod"})).unwrap();
+        assert_eq!(d.value.kind, "");
+        assert_eq!(d.unknown_fields, vec![r#"["kïnd"]"#]);
+    }
+
+    #[test]
+    fn objects_with_many_keys_keep_order_and_last_one_wins() {
+        let mut map = Map::new();
+        map.insert("COUNT".into(), json!(1));
+        for i in 0..40 {
+            map.insert(format!("x{i}"), json!(i));
+        }
+        map.insert("count".into(), json!(2));
+        map.insert("Count".into(), json!(3));
+        let d = from_value::<Small>(&Value::Object(map.clone())).unwrap();
+        assert_eq!(d.value.count, 3);
+        let expected: Vec<String> = (0..40).map(|i| format!("x{i}")).collect();
+        assert_eq!(d.unknown_fields, expected);
+
+        map.insert("kind".into(), json!(7));
+        let err = from_value::<Vec<Small>>(&json!([{}, map])).unwrap_err();
+        assert_eq!(err.path, "[1].kind");
+        assert_eq!(err.message, "expected a string, got 7");
+    }
+
+    #[test]
+    fn paths_render_brackets_and_nesting() {
+        let err = from_value::<std::collections::BTreeMap<String, Vec<Small>>>(
+            &json!({"a.b": [{"count": 1}, {"count": "x"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, r#"["a.b"][1].count"#);
+    }
+}
