@@ -1,5 +1,5 @@
-//! `argo-events-controller`: offline tools of the controller. `render` prints the children the
-//! controller would create for a set of manifests.
+//! `argo-events-controller`: `run` reconciles EventBuses, EventSources and Sensors in a
+//! cluster; `render` prints the children the controller would create for a set of manifests.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Print the Deployments, Services, ConfigMaps and StatefulSets the controller would create.
     Render(RenderArgs),
+    /// Reconcile EventBuses, EventSources and Sensors (the in-cluster controller).
+    Run(Box<argo_events_controller::run::RunArgs>),
 }
 
 #[derive(clap::Args)]
@@ -57,7 +59,16 @@ enum Format {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let Command::Render(args) = cli.command;
+    let args = match cli.command {
+        Command::Render(args) => args,
+        Command::Run(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            return rt.block_on(argo_events_controller::run::run(*args));
+        }
+    };
     let (docs, errors) =
         argo_events_api::manifest::load(&args.files).context("reading manifests")?;
     if let Some(first) = errors.first() {
