@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use argo_events_controller::desired::ControllerConfig;
-use argo_events_controller::render::{parse_controller_config, placeholder_global_config, render};
+use argo_events_controller::desired::eventbus::StanGlobalConfig;
+use argo_events_controller::render::{
+    parse_controller_config, placeholder_global_config, render_with,
+};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -74,24 +77,30 @@ fn main() -> anyhow::Result<()> {
     if let Some(first) = errors.first() {
         anyhow::bail!("{first}");
     }
-    let global = match &args.controller_config {
+    let (global, stan) = match &args.controller_config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            parse_controller_config(&text)?
+            let stan = StanGlobalConfig::from_controller_config(&text)
+                .with_context(|| format!("{}: eventBus.nats", path.display()))?;
+            (parse_controller_config(&text)?, stan)
         }
         None => {
             eprintln!(
-                "note: no --controller-config; JetStream images are placeholders (nats:<version>)"
+                "note: no --controller-config; JetStream images are placeholders (nats:<version>), \
+                 NATS Streaming images upstream's defaults"
             );
-            placeholder_global_config()
+            (
+                placeholder_global_config(),
+                StanGlobalConfig::upstream_defaults(),
+            )
         }
     };
     let cfg = ControllerConfig {
         image: args.image,
         image_pull_policy: args.image_pull_policy,
     };
-    let rendered = render(&docs, &args.namespace, &cfg, &global)?;
+    let rendered = render_with(&docs, &args.namespace, &cfg, &global, &stan)?;
     for note in &rendered.notes {
         eprintln!("note: {note}");
     }

@@ -9,11 +9,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::desired::eventbus::{
-    JetStreamGlobalConfig, JetStreamVersion, bus_config, jetstream_config_map,
+    JetStreamGlobalConfig, JetStreamVersion, StanGlobalConfig, bus_config, jetstream_config_map,
     jetstream_pod_disruption_budget, jetstream_service, jetstream_stateful_set,
 };
 use crate::desired::eventsource::{event_source_deployment, event_source_service};
 use crate::desired::sensor::sensor_deployment;
+use crate::desired::stan::{stan_config_map, stan_service, stan_stateful_set};
 use crate::desired::{BuildError, ControllerConfig};
 
 /// Why rendering failed.
@@ -163,13 +164,31 @@ fn with_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::Obj
     }
 }
 
-/// Renders the children of every EventBus, EventSource and Sensor in `docs`. Objects without a
-/// namespace get `namespace`. Other documents are ignored (and counted in a note).
+/// Renders the children of every EventBus, EventSource and Sensor in `docs`, NATS Streaming
+/// buses with upstream's shipped versions ([`StanGlobalConfig::upstream_defaults`]). Objects
+/// without a namespace get `namespace`. Other documents are ignored (and counted in a note).
 pub fn render(
     docs: &[Document],
     namespace: &str,
     cfg: &ControllerConfig,
     global: &JetStreamGlobalConfig,
+) -> Result<Rendered, RenderError> {
+    render_with(
+        docs,
+        namespace,
+        cfg,
+        global,
+        &StanGlobalConfig::upstream_defaults(),
+    )
+}
+
+/// [`render`] with the NATS Streaming versions of a controller configuration.
+pub fn render_with(
+    docs: &[Document],
+    namespace: &str,
+    cfg: &ControllerConfig,
+    global: &JetStreamGlobalConfig,
+    stan: &StanGlobalConfig,
 ) -> Result<Rendered, RenderError> {
     let mut out = Rendered::default();
     let mut objects = Vec::new();
@@ -241,10 +260,31 @@ pub fn render(
                          generated credentials and are not rendered",
                         bus.metadata.name.as_deref().unwrap_or_default()
                     ));
+                } else if bus.spec.nats.as_ref().is_some_and(|n| n.native.is_some()) {
+                    out.objects.push(with_kind(
+                        serde_json::to_value(stan_service(bus)?)?,
+                        "v1",
+                        "Service",
+                    ));
+                    out.objects.push(with_kind(
+                        serde_json::to_value(stan_config_map(bus)?)?,
+                        "v1",
+                        "ConfigMap",
+                    ));
+                    out.objects.push(with_kind(
+                        serde_json::to_value(stan_stateful_set(bus, stan)?)?,
+                        "apps/v1",
+                        "StatefulSet",
+                    ));
+                    out.notes.push(format!(
+                        "EventBus {}: NATS Streaming is deprecated upstream; its auth Secrets \
+                         eventbus-<bus>-server/-client hold a generated token and are not rendered",
+                        bus.metadata.name.as_deref().unwrap_or_default()
+                    ));
                 } else {
                     out.notes.push(format!(
-                        "EventBus {}: only native JetStream children are rendered; this bus \
-                         deploys nothing here (or NATS Streaming, not rendered)",
+                        "EventBus {}: an exotic or Kafka bus deploys nothing; only its \
+                         status.config is used",
                         bus.metadata.name.as_deref().unwrap_or_default()
                     ));
                 }
