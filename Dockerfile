@@ -1,7 +1,6 @@
 # One image with every binary of argo-events-rs:
 #   argo-events             EventSource and Sensor pods (`eventsource run`, `sensor run`)
-#   argo-events-controller  the controller (today only `render`; its reconcile loop is not
-#                           implemented yet, see manifests/base/controller/deployment.yaml)
+#   argo-events-controller  the controller (`run`; `render` prints what it would create)
 #   argo-events-webhook     the admission webhook server
 #   kubectl-argo-events     the kubectl plugin, for `kubectl argo events lint` in CI jobs
 #
