@@ -15,7 +15,8 @@
 //!
 //! The `argo-events-webhook` binary (`src/main.rs`, `src/server.rs`) serves [`admission`] over
 //! rustls, with cluster facts from reflector caches (`src/cluster.rs`), SubjectAccessReviews
-//! (`src/sar.rs`) and the self-signed caBundle bootstrap (`src/cabundle.rs`); this library
+//! (`src/sar.rs`), the certificate shared by the replicas through a Secret
+//! (`src/certsecret.rs`) and the self-signed caBundle bootstrap (`src/cabundle.rs`); this library
 //! stays free of I/O.
 #![warn(missing_docs)]
 

@@ -3,6 +3,7 @@
 //! them over TLS.
 
 mod cabundle;
+mod certsecret;
 mod cluster;
 #[cfg(test)]
 mod fake_api;

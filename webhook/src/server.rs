@@ -33,6 +33,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::cabundle::{self, Target};
+use crate::certsecret::{self, Material};
 use crate::cluster::{self, FactsCell};
 use crate::sar::Authorizer;
 
@@ -57,7 +58,8 @@ pub struct ServeOpts {
     /// PEM private key; re-read when its modification time changes.
     #[arg(long, env = "WEBHOOK_TLS_KEY", required_unless_present = "self_signed")]
     tls_key: Option<PathBuf>,
-    /// Generate a self-signed certificate for the --dns-name values instead of reading one.
+    /// Generate a self-signed certificate for the --dns-name values instead of reading one
+    /// (with --cert-secret: one CA and certificate shared by all replicas).
     #[arg(long, env = "WEBHOOK_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
     self_signed: bool,
     /// DNS name of the self-signed certificate (repeatable; comma-separated in the env var).
@@ -68,7 +70,8 @@ pub struct ServeOpts {
         default_value = "localhost"
     )]
     dns_names: Vec<String>,
-    /// Write the self-signed certificate (PEM) here: the caBundle of the webhook configurations.
+    /// Write the self-signed certificate (with --cert-secret: the CA bundle) as PEM here: the
+    /// caBundle of the webhook configurations.
     #[arg(long, env = "WEBHOOK_WRITE_CA", requires = "self_signed")]
     write_ca: Option<PathBuf>,
     /// Address of the plain-HTTP admin port (/metrics, /live, /ready).
@@ -81,7 +84,8 @@ pub struct ServeOpts {
     /// reflector caches (/ready once they are synced) and RBAC by SubjectAccessReview.
     #[arg(long, env = "WEBHOOK_SNAPSHOT")]
     snapshot: Option<PathBuf>,
-    /// With --self-signed: write the certificate into clientConfig.caBundle of every webhook
+    /// With --self-signed: write the certificate (with --cert-secret: the Secret's
+    /// ca-cert.pem) into clientConfig.caBundle of every webhook
     /// of the webhook configuration NAME, retrying until it exists. `validating:NAME` or
     /// `mutating:NAME` names one kind; a bare NAME means a configuration of each kind so named.
     /// Repeatable; comma-separated in the env var.
@@ -94,6 +98,42 @@ pub struct ServeOpts {
         value_parser = parse_webhook_config
     )]
     webhook_configs: Vec<Vec<Target>>,
+    /// With --self-signed: share one certificate between all replicas through the Secret NAME
+    /// (keys server-key.pem, server-cert.pem, ca-cert.pem) in --namespace. The first replica
+    /// generates a CA and a serving certificate for the Service (--service-name) and creates
+    /// the Secret; the others read it. The CA goes into caBundle (--webhook-config). A
+    /// certificate expiring within 30 days is renewed; the Secret is re-read every
+    /// --cert-secret-check-interval seconds. Needs get, create and update on the Secret.
+    #[arg(
+        long,
+        env = "WEBHOOK_CERT_SECRET",
+        value_name = "NAME",
+        requires = "self_signed",
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
+    )]
+    cert_secret: Option<String>,
+    /// Namespace of the --cert-secret Secret and of the Service; default: the client's (in a
+    /// pod, the service account's namespace file; else the kubeconfig context's).
+    #[arg(long, env = "NAMESPACE")]
+    namespace: Option<String>,
+    /// With --cert-secret: the Service in front of the webhook; the certificate is for
+    /// NAME, NAME.<namespace>, NAME.<namespace>.svc, NAME.<namespace>.svc.cluster.local and
+    /// the --dns-name values.
+    #[arg(
+        long,
+        env = "WEBHOOK_SERVICE_NAME",
+        value_name = "NAME",
+        default_value = "events-webhook"
+    )]
+    service_name: String,
+    /// With --cert-secret: seconds between re-reads of the Secret (renewal, or another
+    /// replica's renewal, is then served).
+    #[arg(
+        long,
+        env = "WEBHOOK_CERT_SECRET_CHECK_INTERVAL",
+        default_value_t = 3600
+    )]
+    cert_secret_check_interval: u64,
     /// Seconds a SubjectAccessReview answer is reused (without --snapshot).
     #[arg(long, env = "WEBHOOK_SAR_CACHE_TTL", default_value_t = 30)]
     sar_cache_ttl: u64,
@@ -144,14 +184,27 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         policies = policies.len(),
         "loaded the policy bundle"
     );
-    let tls = Arc::new(TlsState::new(&opts)?);
+    // Certificate files (or a replica-local self-signed certificate) are checked before the
+    // cluster is contacted; the shared Secret needs the cluster first.
+    let local_tls = match opts.cert_secret {
+        None => Some(Arc::new(TlsState::new(&opts, None)?)),
+        Some(_) => None,
+    };
     let targets: Vec<Target> = opts.webhook_configs.iter().flatten().cloned().collect();
-    let client = if snapshot.is_none() || !targets.is_empty() {
+    let client = if snapshot.is_none() || !targets.is_empty() || opts.cert_secret.is_some() {
         Some(kube::Client::try_default().await.context(
             "connecting to the Kubernetes API (in-cluster config or KUBECONFIG); without a cluster, give --snapshot DIR",
         )?)
     } else {
         None
+    };
+    let shared = match (&opts.cert_secret, &client) {
+        (Some(name), Some(client)) => Some(shared_certificate(&opts, name, client).await?),
+        _ => None,
+    };
+    let tls = match local_tls {
+        Some(tls) => tls,
+        None => Arc::new(TlsState::new(&opts, shared.as_ref().map(|s| &s.material))?),
     };
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
@@ -191,7 +244,21 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
     if let (Some(client), Some(ca)) = (&client, &tls.self_signed_pem)
         && !targets.is_empty()
     {
-        tokio::spawn(cabundle::patch_all(client.clone(), targets, ca.clone()));
+        tokio::spawn(cabundle::patch_all(
+            client.clone(),
+            targets.clone(),
+            ca.clone(),
+        ));
+    }
+    if let (Some(client), Some(shared)) = (&client, shared) {
+        let interval = Duration::from_secs(opts.cert_secret_check_interval.max(1));
+        tokio::spawn(refresh_from_secret(
+            tls.clone(),
+            shared,
+            client.clone(),
+            targets,
+            interval,
+        ));
     }
     let state = AppState {
         facts,
@@ -223,6 +290,108 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The Secret shared by the replicas and what it held last.
+struct SharedCert {
+    api: kube::Api<k8s_openapi::api::core::v1::Secret>,
+    namespace: String,
+    name: String,
+    dns_names: Vec<String>,
+    material: Material,
+}
+
+/// Reads (or creates, or renews) the `--cert-secret` Secret.
+async fn shared_certificate(
+    opts: &ServeOpts,
+    name: &str,
+    client: &kube::Client,
+) -> anyhow::Result<SharedCert> {
+    let namespace = opts
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let service = &opts.service_name;
+    let mut dns_names = vec![
+        service.clone(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ];
+    for extra in &opts.dns_names {
+        if !dns_names.contains(extra) {
+            dns_names.push(extra.clone());
+        }
+    }
+    let api = kube::Api::namespaced(client.clone(), &namespace);
+    let material = certsecret::ensure(&api, &namespace, name, &dns_names, certsecret::unix_now)
+        .await
+        .with_context(|| format!("the shared certificate in Secret {namespace}/{name}"))?;
+    Ok(SharedCert {
+        api,
+        namespace,
+        name: name.to_owned(),
+        dns_names,
+        material,
+    })
+}
+
+/// Re-reads the shared Secret every `interval` (renewing it when due); serves and patches
+/// into caBundle what changed. A Secret that cannot be used leaves the current certificate
+/// in use.
+async fn refresh_from_secret(
+    tls: Arc<TlsState>,
+    mut shared: SharedCert,
+    client: kube::Client,
+    targets: Vec<Target>,
+    interval: Duration,
+) {
+    let id = format!("{}/{}", shared.namespace, shared.name);
+    loop {
+        tokio::time::sleep(interval).await;
+        let material = match certsecret::ensure(
+            &shared.api,
+            &shared.namespace,
+            &shared.name,
+            &shared.dns_names,
+            certsecret::unix_now,
+        )
+        .await
+        {
+            Ok(material) if material == shared.material => continue,
+            Ok(material) => material,
+            Err(e) => {
+                tracing::warn!(secret = %id, error = %format!("{e:#}"), "cannot refresh the shared certificate; keeping the current one");
+                continue;
+            }
+        };
+        match material_config(&material) {
+            Ok(config) => {
+                tls.replace(config);
+                tracing::info!(secret = %id, "serving the certificate the Secret now holds");
+                if !targets.is_empty() {
+                    tokio::spawn(cabundle::patch_all(
+                        client.clone(),
+                        targets.clone(),
+                        material.ca_pem.clone(),
+                    ));
+                }
+                shared.material = material;
+            }
+            Err(e) => {
+                tracing::warn!(secret = %id, error = %format!("{e:#}"), "the Secret's certificate does not load; keeping the current one");
+            }
+        }
+    }
+}
+
+/// The TLS configuration serving `material`.
+fn material_config(material: &Material) -> anyhow::Result<Arc<ServerConfig>> {
+    let certs = certsecret::pem_certs(&material.cert_pem)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", certsecret::CERT_PEM))?;
+    let key = PrivateKeyDer::from_pem_slice(material.key_pem.as_bytes())
+        .with_context(|| format!("{}: no PEM private key", certsecret::KEY_PEM))?;
+    server_config(certs, key)
 }
 
 fn load_snapshot(dir: &Path) -> anyhow::Result<Snapshot> {
@@ -269,9 +438,18 @@ struct TlsState {
 }
 
 impl TlsState {
-    fn new(opts: &ServeOpts) -> anyhow::Result<Self> {
+    /// `shared`: the material of the --cert-secret Secret, served instead of a certificate of
+    /// this replica's own.
+    fn new(opts: &ServeOpts, shared: Option<&Material>) -> anyhow::Result<Self> {
         let mut self_signed_pem = None;
-        let config = if opts.self_signed {
+        let config = if let Some(material) = shared {
+            if let Some(path) = &opts.write_ca {
+                std::fs::write(path, &material.ca_pem)
+                    .with_context(|| format!("writing the CA bundle to {}", path.display()))?;
+            }
+            self_signed_pem = Some(material.ca_pem.clone());
+            material_config(material)?
+        } else if opts.self_signed {
             let certified = rcgen::generate_simple_self_signed(opts.dns_names.clone())
                 .context("generating a self-signed certificate")?;
             let pem = certified.cert.pem();
@@ -323,7 +501,8 @@ fn load_server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfi
     server_config(certs, key)
 }
 
-fn server_config(
+/// A TLS configuration serving `certs` with `key`; fails when they do not go together.
+pub(crate) fn server_config(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> anyhow::Result<Arc<ServerConfig>> {

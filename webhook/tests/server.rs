@@ -428,7 +428,6 @@ fn the_install_manifests_parse_and_match_the_server() {
     assert_eq!(
         kinds,
         [
-            "Certificate",
             "ClusterRole",
             "ClusterRoleBinding",
             "ConfigMap",
@@ -436,11 +435,24 @@ fn the_install_manifests_parse_and_match_the_server() {
             "Kustomization",
             "MutatingWebhookConfiguration",
             "PodDisruptionBudget",
+            "Role",
+            "RoleBinding",
             "Service",
             "ServiceAccount",
             "ValidatingWebhookConfiguration"
         ]
     );
+    // The default needs no cert-manager: no cert-manager resource, annotation or field.
+    for doc in &docs {
+        let text = serde_json::to_string(&doc.value).unwrap();
+        assert!(!text.contains("cert-manager"), "{text}");
+    }
+    // Every namespaced object is in argo-events (the install overlay sets it too).
+    for doc in &docs {
+        if let Some(ns) = doc.value.pointer("/metadata/namespace") {
+            assert_eq!(ns, "argo-events", "{:?}", doc.kind());
+        }
+    }
 
     // Both configurations: v1 reviews, no side effects, 5 s, fail closed, CREATE/UPDATE on the
     // three kinds, kube-system excluded, the right path on the Service.
@@ -520,12 +532,51 @@ fn the_install_manifests_parse_and_match_the_server() {
         );
     }
 
-    // The policy bundle is mounted from its ConfigMap where --policies reads it.
-    let pod = spec.template.spec.as_ref().unwrap();
+    // The namespace comes from the pod's own.
+    let namespace = container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "NAMESPACE")
+        .unwrap();
     assert_eq!(
-        container.args.as_deref().unwrap(),
-        ["serve", "--policies", "/etc/argo-events/policies"]
+        namespace
+            .value_from
+            .as_ref()
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.as_str()),
+        Some("metadata.namespace")
     );
+    // Self-signed, shared through the Secret, CA written into both configurations; every flag
+    // is one `serve` has.
+    let args = container.args.as_deref().unwrap();
+    assert_eq!(
+        args,
+        [
+            "serve",
+            "--policies",
+            "/etc/argo-events/policies",
+            "--self-signed",
+            "--cert-secret",
+            "events-webhook-certs",
+            "--webhook-config",
+            "validating:webhook.argo-events.argoproj.io",
+            "--webhook-config",
+            "mutating:mutate.argo-events.argoproj.io"
+        ]
+    );
+    for flag in args.iter().filter(|a| a.starts_with("--")) {
+        let listed = help.lines().any(|line| {
+            let line = line.trim_start();
+            line == flag || line.starts_with(&format!("{flag} "))
+        });
+        assert!(listed, "{flag}");
+    }
+    // No certificate files: nothing but the policies is mounted.
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod.volumes.as_ref().map(Vec::len), Some(1));
+    assert_eq!(container.volume_mounts.as_ref().map(Vec::len), Some(1));
+    // The policy bundle is mounted from its ConfigMap where --policies reads it.
     let mount = container
         .volume_mounts
         .iter()
@@ -563,6 +614,45 @@ fn the_install_manifests_parse_and_match_the_server() {
             "admissionregistration.k8s.io mutatingwebhookconfigurations [mutate.argo-events.argoproj.io] get,patch",
         ]
     );
+    // The Secret: get and update by name, create (which RBAC cannot limit by name), in
+    // argo-events, bound to the webhook's ServiceAccount.
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let role: Role = serde_json::from_value(of_kind("Role").remove(0)).unwrap();
+    assert_eq!(role.metadata.namespace.as_deref(), Some("argo-events"));
+    let rules: Vec<String> = role
+        .rules
+        .unwrap()
+        .iter()
+        .map(|rule| {
+            format!(
+                "{:?} {:?} {:?} {:?}",
+                rule.api_groups.clone().unwrap_or_default(),
+                rule.resources.clone().unwrap_or_default(),
+                rule.resource_names.clone().unwrap_or_default(),
+                rule.verbs
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            r#"[""] ["secrets"] ["events-webhook-certs"] ["get", "update"]"#,
+            r#"[""] ["secrets"] [] ["create"]"#,
+        ]
+    );
+    let binding: RoleBinding = serde_json::from_value(of_kind("RoleBinding").remove(0)).unwrap();
+    assert_eq!(binding.role_ref.kind, "Role");
+    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(
+        (subject.kind.as_str(), subject.name.as_str()),
+        ("ServiceAccount", "argo-events-webhook-sa")
+    );
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some("argo-events-webhook-sa")
+    );
+
     assert_eq!(
         validating.metadata.name.as_deref(),
         Some("webhook.argo-events.argoproj.io")
@@ -706,12 +796,15 @@ async fn the_policy_bundle_is_loaded_from_policies() {
 
 /// A loopback Kubernetes API double for `serve` without `--snapshot`: lists of the three
 /// kinds (held back until `open` is sent), idle watches, SubjectAccessReviews (create allowed,
-/// anything else denied) and the two webhook configurations.
+/// anything else denied), the two webhook configurations, and Secrets in argo-events (get,
+/// create with 409 when it exists, update with a resourceVersion check).
 struct FakeCluster {
     addr: SocketAddr,
     open: tokio::sync::watch::Sender<bool>,
     sar_calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     patches: std::sync::Arc<std::sync::Mutex<Vec<Patched>>>,
+    /// Secrets by name, and how many creates were answered 201.
+    secrets: std::sync::Arc<std::sync::Mutex<(std::collections::BTreeMap<String, Value>, usize)>>,
 }
 
 /// A PATCH the fake cluster received: path, Content-Type, body.
@@ -724,9 +817,12 @@ impl FakeCluster {
         let (open, gate) = tokio::sync::watch::channel(false);
         let sar_calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let patches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (calls, recorded) = (sar_calls.clone(), patches.clone());
+        type Secrets = (std::collections::BTreeMap<String, Value>, usize);
+        let secrets: std::sync::Arc<std::sync::Mutex<Secrets>> = std::sync::Arc::default();
+        let (calls, recorded, stored) = (sar_calls.clone(), patches.clone(), secrets.clone());
         let app = axum::Router::new().fallback(move |req: Request| {
             let (mut gate, calls, recorded) = (gate.clone(), calls.clone(), recorded.clone());
+            let stored = stored.clone();
             async move {
                 let path = req.uri().path().to_owned();
                 let watch = req.uri().query().unwrap_or("").contains("watch=true");
@@ -778,6 +874,44 @@ impl FakeCluster {
                     };
                     return answer(200, list(kind, items));
                 }
+                let secrets_path = format!("/api/v1/namespaces/{NS}/secrets");
+                if let Some(rest) = path.strip_prefix(&secrets_path) {
+                    let mut stored = stored.lock().unwrap();
+                    let (store, creates) = &mut *stored;
+                    let conflict = |reason: &str| {
+                        answer(409, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                            "reason": reason, "code": 409, "message": reason}))
+                    };
+                    let not_found = || answer(404, json!({"kind": "Status", "apiVersion": "v1",
+                        "status": "Failure", "reason": "NotFound", "code": 404}));
+                    match (method.as_str(), rest.strip_prefix('/')) {
+                        ("GET", Some(name)) => {
+                            return store.get(name).map_or_else(not_found, |s| answer(200, s.clone()));
+                        }
+                        ("POST", None) => {
+                            let name = body["metadata"]["name"].as_str().unwrap().to_owned();
+                            if store.contains_key(&name) {
+                                return conflict("AlreadyExists");
+                            }
+                            *creates += 1;
+                            let mut body = body;
+                            body["metadata"]["resourceVersion"] = json!(format!("c{creates}"));
+                            store.insert(name, body.clone());
+                            return answer(201, body);
+                        }
+                        ("PUT", Some(name)) => {
+                            let Some(current) = store.get(name) else { return not_found() };
+                            if current["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"] {
+                                return conflict("Conflict");
+                            }
+                            let mut body = body;
+                            body["metadata"]["resourceVersion"] = json!(format!("{}+", current["metadata"]["resourceVersion"].as_str().unwrap_or("")));
+                            store.insert(name.to_owned(), body.clone());
+                            return answer(200, body);
+                        }
+                        _ => return not_found(),
+                    }
+                }
                 if path == "/apis/authorization.k8s.io/v1/subjectaccessreviews" {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let allowed = body["spec"]["resourceAttributes"]["verb"] == "create";
@@ -805,6 +939,7 @@ impl FakeCluster {
             open,
             sar_calls,
             patches,
+            secrets,
         }
     }
 
@@ -1037,4 +1172,216 @@ fn policies_configmap_matches_the_default_bundle_and_kustomize_builds() {
         }
         Err(e) => eprintln!("kubectl not runnable ({e}); kustomize build not checked"),
     }
+}
+
+/// Two replicas with `--self-signed --cert-secret` (as the default install runs them) against
+/// one cluster: one creates the Secret, the other reads it; both serve the same certificate,
+/// signed by the CA they both write into caBundle; a restart reuses the Secret. When the
+/// Secret changes (another replica renewed it), each replica serves the new certificate and
+/// writes the new CA into caBundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_certificate_through_a_secret() {
+    use rustls::pki_types::pem::PemObject as _;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cluster = FakeCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.kubeconfig(&kubeconfig);
+    let snapshot = dir.path().join("snapshot");
+    write_snapshot(&snapshot);
+    let replica = |n: usize| {
+        let ca_path = dir.path().join(format!("ca-{n}.pem"));
+        let (port, admin_port) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_argo-events-webhook"))
+            .args([
+                "serve",
+                "--self-signed",
+                "--cert-secret",
+                "events-webhook-certs",
+            ])
+            .args([
+                "--webhook-config",
+                "validating:v",
+                "--webhook-config",
+                "mutating:m",
+            ])
+            .args(["--cert-secret-check-interval", "1"])
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .arg("--write-ca")
+            .arg(&ca_path)
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--admin-addr")
+            .arg(format!("127.0.0.1:{admin_port}"))
+            .env("KUBECONFIG", &kubeconfig)
+            .env("NAMESPACE", NS)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        (
+            Server {
+                child,
+                port,
+                admin_port,
+                _dir: tempfile::tempdir().unwrap(),
+                ca: Vec::new(),
+            },
+            ca_path,
+        )
+    };
+    let mut servers = Vec::new();
+    for n in 0..2 {
+        servers.push(replica(n));
+    }
+    // A third start once both run: a restart.
+    for (server, _) in &mut servers {
+        assert!(wait_ready(server).await, "a replica exited");
+    }
+    servers.push(replica(2));
+    assert!(
+        wait_ready(&mut servers[2].0).await,
+        "the restarted replica exited"
+    );
+
+    let (store, creates) = cluster.secrets.lock().unwrap().clone();
+    assert_eq!(creates, 1, "one replica created the Secret");
+    let secret = &store["events-webhook-certs"];
+    let key = |k: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(secret["data"][k].as_str().unwrap())
+            .unwrap()
+    };
+    let (ca, cert) = (key("ca-cert.pem"), key("server-cert.pem"));
+    assert!(!key("server-key.pem").is_empty());
+    for (server, ca_path) in &mut servers {
+        server.ca = std::fs::read(&*ca_path).unwrap();
+        assert_eq!(server.ca, ca, "every replica uses the stored CA");
+        // The CA verifies the served certificate (for localhost, a --dns-name default).
+        let response = server
+            .tls_client()
+            .get(server.url("/validate"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    // All serve the stored certificate.
+    let served = |port: u16| {
+        let ca = ca.clone();
+        async move {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+                roots.add(c.unwrap()).unwrap();
+            }
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
+                .await
+                .unwrap()
+                .unwrap();
+            tls.get_ref().1.peer_certificates().unwrap()[0]
+                .as_ref()
+                .to_vec()
+        }
+    };
+    let stored_der = rustls::pki_types::CertificateDer::pem_slice_iter(&cert)
+        .next()
+        .unwrap()
+        .unwrap();
+    for (server, _) in &servers {
+        assert_eq!(served(server.port).await, stored_der.as_ref());
+    }
+    // Every replica wrote the same CA into both configurations.
+    let bundle = base64::engine::general_purpose::STANDARD.encode(&ca);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.patches.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the caBundle was not patched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (path, _, body) in cluster.patches.lock().unwrap().iter() {
+        assert_eq!(
+            body.pointer("/webhooks/0/clientConfig/caBundle"),
+            Some(&json!(bundle)),
+            "{path}"
+        );
+    }
+    // Another replica renews: the Secret now holds another certificate (a self-signed one,
+    // which is its own CA).
+    let (new_cert, new_key) = cert_pair();
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    {
+        let mut stored = cluster.secrets.lock().unwrap();
+        let secret = stored.0.get_mut("events-webhook-certs").unwrap();
+        secret["data"] = json!({"server-key.pem": b64(&new_key),
+            "server-cert.pem": b64(&new_cert), "ca-cert.pem": b64(&new_cert)});
+        secret["metadata"]["resourceVersion"] = json!("renewed");
+    }
+    let new_der = rustls::pki_types::CertificateDer::from_pem_slice(new_cert.as_bytes()).unwrap();
+    let new_bundle = base64::engine::general_purpose::STANDARD.encode(&new_cert);
+    for (server, _) in &mut servers {
+        server.ca = new_cert.clone().into_bytes();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all = true;
+        for (server, _) in &servers {
+            all &= server
+                .tls_client()
+                .get(server.url("/validate"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 405);
+        }
+        let patched = cluster
+            .patches
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, body)| {
+                body.pointer("/webhooks/0/clientConfig/caBundle") == Some(&json!(new_bundle))
+            })
+            .count();
+        if all && patched >= 2 * servers.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not picked up ({patched} patches)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (server, _) in &servers {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(new_der.clone()).unwrap();
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
+            .await
+            .unwrap()
+            .unwrap();
+        let served = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+        assert_eq!(served, new_der);
+    }
+    // Nobody overwrote it.
+    let stored = cluster.secrets.lock().unwrap();
+    assert_eq!(
+        stored.0["events-webhook-certs"]["metadata"]["resourceVersion"],
+        "renewed"
+    );
 }
