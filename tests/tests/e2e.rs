@@ -260,7 +260,8 @@ fn quickstart_pipeline_in_a_cluster() {
 
     // 1-2. Install, wait for the controller and the EventBus.
     let _cleanup = Cleanup(&kubectl);
-    // Retried: the EventBus is refused until the CRDs applied with it are established.
+    // Retried: the EventBus is refused until the CRDs applied with it are established, and then
+    // (failurePolicy Fail) until the admission webhook applied with it answers.
     poll(
         "manifests/install.yaml to apply",
         Duration::from_secs(120),
@@ -276,14 +277,16 @@ fn quickstart_pipeline_in_a_cluster() {
                 .map(|_| true)
         },
     );
-    kubectl.must(&[
-        "-n",
-        NAMESPACE,
-        "rollout",
-        "status",
-        "deployment/controller-manager",
-        "--timeout=300s",
-    ]);
+    for deployment in ["deployment/controller-manager", "deployment/events-webhook"] {
+        kubectl.must(&[
+            "-n",
+            NAMESPACE,
+            "rollout",
+            "status",
+            deployment,
+            "--timeout=300s",
+        ]);
+    }
     kubectl.must(&[
         "-n",
         NAMESPACE,

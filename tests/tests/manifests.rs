@@ -336,7 +336,10 @@ fn controller_rbac_is_least_privilege() {
         }
         let bindings: Vec<&Document> = docs
             .iter()
-            .filter(|d| matches!(d.kind(), Some("ClusterRoleBinding" | "RoleBinding")))
+            .filter(|d| {
+                matches!(d.kind(), Some("ClusterRoleBinding" | "RoleBinding"))
+                    && d.value["roleRef"]["name"] == "argo-events-controller"
+            })
             .collect();
         assert_eq!(bindings.len(), 1, "{}", overlay.output);
         let binding = &bindings[0].value;
