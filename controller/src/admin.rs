@@ -1,5 +1,5 @@
 //! The controller's plain-HTTP admin endpoints: Prometheus metrics (`/metrics` on the metrics
-//! port) and health (`/live`, `/ready` on the health port).
+//! port) and health (`/live` = `/healthz`, `/ready` = `/readyz` on the health port).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -158,19 +158,22 @@ pub fn metrics_router(m: Arc<Metrics>) -> Router {
     Router::new().route("/metrics", get(metrics)).with_state(m)
 }
 
-/// The `/live` and `/ready` router.
+async fn live(State(h): State<Arc<Health>>) -> (StatusCode, &'static str) {
+    flag(h.live.load(Ordering::Relaxed))
+}
+
+async fn ready(State(h): State<Arc<Health>>) -> (StatusCode, &'static str) {
+    flag(h.ready.load(Ordering::Relaxed))
+}
+
+/// The health router: liveness on `/live` and upstream's `/healthz`, readiness on `/ready` and
+/// upstream's `/readyz`.
 pub fn health_router(h: Arc<Health>) -> Router {
     Router::new()
-        .route(
-            "/live",
-            get(|State(h): State<Arc<Health>>| async move { flag(h.live.load(Ordering::Relaxed)) }),
-        )
-        .route(
-            "/ready",
-            get(
-                |State(h): State<Arc<Health>>| async move { flag(h.ready.load(Ordering::Relaxed)) },
-            ),
-        )
+        .route("/live", get(live))
+        .route("/healthz", get(live))
+        .route("/ready", get(ready))
+        .route("/readyz", get(ready))
         .with_state(h)
 }
 
@@ -219,8 +222,11 @@ mod tests {
         let h = Arc::new(Health::default());
         for (path, ready, want) in [
             ("/live", false, 200),
+            ("/healthz", false, 200),
             ("/ready", false, 503),
+            ("/readyz", false, 503),
             ("/ready", true, 200),
+            ("/readyz", true, 200),
         ] {
             h.ready.store(ready, Ordering::Relaxed);
             let resp = health_router(h.clone())

@@ -22,7 +22,7 @@ use argo_events_webhook::validate::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -56,6 +56,11 @@ pub mod extra_reason {
     pub const UNSUPPORTED_AUTH_STRATEGY: &str = "UnsupportedAuthStrategy";
     /// EventBus `Deployed=False`: building a NATS Streaming child failed.
     pub const NATS_STREAMING_FAILED: &str = "NATSStreamingFailed";
+    /// EventBus `Deployed=False`: deleting the volume claims of a deleted bus failed (upstream
+    /// only logs it).
+    pub const DELETE_VOLUMES_FAILED: &str = "DeletePersistentVolumeClaimsFailed";
+    /// EventSource/Sensor `Deployed=False`: deleting a duplicate Deployment failed.
+    pub const DELETE_DEPLOYMENT_FAILED: &str = "DeleteDeploymentFailed";
 }
 
 /// Note put in condition messages of NATS Streaming buses.
@@ -147,7 +152,9 @@ impl ExistingChild {
 /// One write to the API server.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Write {
-    /// POST (used for `generateName` Deployments), field manager [`FIELD_MANAGER`].
+    /// Create of a generated-name Deployment: the body carries `metadata.generateName`; the
+    /// shell picks `<generateName><5 random [a-z0-9]>` and creates it by server-side apply with
+    /// [`FIELD_MANAGER`] (never forced), picking another name on a conflict.
     Create {
         /// Kind of the object.
         kind: ChildKind,
@@ -302,49 +309,60 @@ fn annotation_hash(meta: &ObjectMeta) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// Writes for a `generateName` Deployment: POST when none exists; server-side apply onto the
-/// kept one when its hash differs; nothing when it matches.
+/// Writes for a generated-name Deployment: create when none exists; server-side apply onto the
+/// kept one when its hash differs; nothing when it matches. With several controlled
+/// Deployments (a duplicate from an earlier race), the first by name is kept and the others
+/// are deleted, so an extra copy never runs on.
 fn deployment_writes(mut desired: Deployment, existing: &[ExistingChild]) -> Vec<Write> {
-    let Some(current) = existing.first() else {
+    let mut sorted: Vec<&ExistingChild> = existing.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let Some((current, extra)) = sorted.split_first() else {
         return vec![Write::Create {
             kind: ChildKind::Deployment,
             body: to_json(&desired),
         }];
     };
-    if current.spec_hash.as_deref() == annotation_hash(&desired.metadata) {
-        return Vec::new();
+    let mut out: Vec<Write> = extra
+        .iter()
+        .map(|e| Write::Delete {
+            kind: ChildKind::Deployment,
+            name: e.name.clone(),
+        })
+        .collect();
+    if current.spec_hash.as_deref() != annotation_hash(&desired.metadata) {
+        desired.metadata.name = Some(current.name.clone());
+        desired.metadata.generate_name = None;
+        out.push(Write::Apply {
+            kind: ChildKind::Deployment,
+            name: current.name.clone(),
+            body: to_json(&desired),
+        });
     }
-    desired.metadata.name = Some(current.name.clone());
-    desired.metadata.generate_name = None;
-    vec![Write::Apply {
-        kind: ChildKind::Deployment,
-        name: current.name.clone(),
-        body: to_json(&desired),
-    }]
+    out
 }
 
-/// The EventBus of an EventSource/Sensor, ready, or the `Deployed` check saying why not.
-fn ready_bus<'a>(
-    bus: Option<&'a Watched<EventBus>>,
-    namespace: &str,
-    name: &str,
-) -> Result<&'a EventBus, Check> {
+/// Upstream's `Deployed=False` message when the EventBus does not exist.
+pub const EVENT_BUS_NOT_FOUND_MESSAGE: &str = "EventBus not found.";
+/// Upstream's `Deployed=False` message when the EventBus is not ready.
+pub const EVENT_BUS_NOT_READY_MESSAGE: &str = "EventBus not ready.";
+
+/// The `Deployed` check of a missing EventBus (upstream's reason and message).
+fn bus_not_found() -> Check {
+    Check::failed(reason::EVENT_BUS_NOT_FOUND, EVENT_BUS_NOT_FOUND_MESSAGE)
+}
+
+/// The EventBus of an EventSource/Sensor, ready, or the `Deployed` check saying why not
+/// (upstream's reasons and messages; a bus whose body does not decode counts as not ready).
+fn ready_bus(bus: Option<&Watched<EventBus>>) -> Result<&EventBus, Check> {
     let Some(bus) = bus else {
-        return Err(Check::failed(
-            reason::EVENT_BUS_NOT_FOUND,
-            format!("EventBus {namespace}/{name} not found"),
-        ));
+        return Err(bus_not_found());
     };
     match &bus.object {
-        Err(e) => Err(Check::failed(
+        Ok(b) if is_ready(&b.status.conditions) => Ok(b),
+        _ => Err(Check::failed(
             reason::EVENT_BUS_NOT_READY,
-            format!("EventBus {namespace}/{name} is not ready: it does not decode: {e}"),
+            EVENT_BUS_NOT_READY_MESSAGE,
         )),
-        Ok(b) if !is_ready(&b.status.conditions) => Err(Check::failed(
-            reason::EVENT_BUS_NOT_READY,
-            format!("EventBus {namespace}/{name} is not ready (its conditions are not all True)"),
-        )),
-        Ok(b) => Ok(b),
     }
 }
 
@@ -384,8 +402,28 @@ pub fn plan_sensor(sensor: &Watched<Sensor>, facts: &PodFacts<'_>) -> Plan {
         Ok(s) => s,
     };
     let previous = &obj.status.conditions;
-    let (namespace, _) = ns_name(&sensor.metadata);
-    let bus_name = obj.spec.effective_event_bus_name();
+    // As upstream: the bus is looked up first; without it only `Deployed` changes.
+    if facts.bus.is_none() {
+        plan.requeue = Some(REQUEUE_WAITING);
+        plan.status = conditions(
+            previous,
+            condition::SENSOR,
+            &[
+                (
+                    condition::DEPENDENCIES_PROVIDED,
+                    previous_check(previous, condition::DEPENDENCIES_PROVIDED),
+                ),
+                (
+                    condition::TRIGGERS_PROVIDED,
+                    previous_check(previous, condition::TRIGGERS_PROVIDED),
+                ),
+                (condition::DEPLOYED, bus_not_found()),
+            ],
+            facts.now,
+        )
+        .map(status_conditions);
+        return plan;
+    }
     let errors = validate_sensor(obj, facts.bus.and_then(|b| b.object.as_ref().ok()));
     let (triggers, deps): (Vec<&FieldError>, Vec<&FieldError>) = errors
         .iter()
@@ -400,7 +438,7 @@ pub fn plan_sensor(sensor: &Watched<Sensor>, facts: &PodFacts<'_>) -> Plan {
     let deps_check = check_of(&deps, reason::INVALID_DEPENDENCIES);
     let triggers_check = check_of(&triggers, reason::INVALID_TRIGGERS);
     let deployed = if errors.is_empty() {
-        match ready_bus(facts.bus, &namespace, bus_name) {
+        match ready_bus(facts.bus) {
             Err(check) => {
                 plan.requeue = Some(REQUEUE_WAITING);
                 check
@@ -494,10 +532,9 @@ pub fn plan_event_source(es: &Watched<EventSource>, facts: &PodFacts<'_>) -> Pla
         Ok(o) => o,
     };
     let previous = &obj.status.conditions;
-    let (namespace, _) = ns_name(&es.metadata);
     let errors = validate_event_source(obj);
     let (sources, deployed) = if errors.is_empty() {
-        let deployed = match ready_bus(facts.bus, &namespace, obj.spec.effective_event_bus_name()) {
+        let deployed = match ready_bus(facts.bus) {
             Err(check) => {
                 plan.requeue = Some(REQUEUE_WAITING);
                 check
@@ -543,48 +580,91 @@ pub fn uses_bus(used: &str, bus: &str) -> bool {
     used == bus
 }
 
-/// After a POST (which records our field manager with operation `Update`), the managed fields
-/// with that entry turned into an `Apply` entry, so later server-side applies own, and can
-/// remove, every field the POST set (client-go's `csaupgrade` does the same); `None` when
-/// there is no such entry.
-pub fn managed_fields_for_apply(managed: &[ManagedFieldsEntry]) -> Option<Vec<ManagedFieldsEntry>> {
-    let ours = |m: &ManagedFieldsEntry| {
-        m.manager.as_deref() == Some(FIELD_MANAGER)
-            && m.operation.as_deref() == Some("Update")
-            && m.subresource.as_deref().unwrap_or_default().is_empty()
-    };
-    managed.iter().any(ours).then(|| {
-        managed
-            .iter()
-            .map(|m| {
-                let mut m = m.clone();
-                if ours(&m) {
-                    m.operation = Some("Apply".to_owned());
-                }
-                m
-            })
-            .collect()
-    })
+/// Whether a bus child name is one of NATS Streaming's (upstream's names: `eventbus-<bus>-stan`,
+/// `-stan-svc`, `-stan-configmap`, `-server`, `-client`; JetStream's all carry `-js`).
+fn is_stan_child(name: &str) -> bool {
+    ["-stan", "-stan-svc", "-stan-configmap", "-client"]
+        .iter()
+        .any(|s| name.ends_with(s))
+        || (name.ends_with("-server") && !name.ends_with("-js-server"))
 }
 
-/// Upstream's `Deployed=False` reason for a failed write to a child of an object of kind
-/// `owner` (`EventBus`, `EventSource` or `Sensor`).
-pub fn write_failure_reason(owner: &str, write: &Write) -> &'static str {
-    let bus = owner == EventBus::KIND;
+/// Whether the write at `i` of `writes` is half of a Service re-create (a delete followed by an
+/// apply of the same Service).
+fn is_recreate(writes: &[Write], i: usize) -> bool {
+    let same = |a: &Write, b: &Write| match (a, b) {
+        (
+            Write::Delete { kind: k1, name: n1 },
+            Write::Apply {
+                kind: k2, name: n2, ..
+            },
+        ) => k1 == k2 && n1 == n2,
+        _ => false,
+    };
+    let next = writes.get(i + 1).zip(writes.get(i));
+    let prev = i
+        .checked_sub(1)
+        .and_then(|p| writes.get(p))
+        .zip(writes.get(i));
+    next.is_some_and(|(n, w)| same(w, n)) || prev.is_some_and(|(p, w)| same(p, w))
+}
+
+/// Upstream's `Deployed=False` reason for the failed write `writes[i]` to a child of an object
+/// of kind `owner` (`EventBus`, `EventSource` or `Sensor`).
+pub fn write_failure_reason(owner: &str, writes: &[Write], i: usize) -> &'static str {
+    let Some(write) = writes.get(i) else {
+        return reason::UPDATE_DEPLOYMENT_FAILED;
+    };
+    if owner != EventBus::KIND {
+        return match write {
+            Write::Create { .. } => reason::CREATE_DEPLOYMENT_FAILED,
+            Write::Delete {
+                kind: ChildKind::Service,
+                ..
+            }
+            | Write::Apply {
+                kind: ChildKind::Service,
+                ..
+            } if is_recreate(writes, i) => reason::RECREATE_SERVICE_FAILED,
+            Write::Apply {
+                kind: ChildKind::Service,
+                ..
+            } => reason::CREATE_SERVICE_FAILED,
+            Write::Delete {
+                kind: ChildKind::Service,
+                ..
+            } => reason::DELETE_SERVICE_FAILED,
+            Write::Delete {
+                kind: ChildKind::Deployment,
+                ..
+            } => extra_reason::DELETE_DEPLOYMENT_FAILED,
+            _ => reason::UPDATE_DEPLOYMENT_FAILED,
+        };
+    }
     match write {
-        Write::Create { .. } => reason::CREATE_DEPLOYMENT_FAILED,
-        Write::Apply {
-            kind: ChildKind::Deployment,
-            ..
-        } => reason::UPDATE_DEPLOYMENT_FAILED,
-        Write::Apply {
-            kind: ChildKind::Service,
-            ..
-        } if !bus => reason::CREATE_SERVICE_FAILED,
-        Write::Delete {
-            kind: ChildKind::Service,
-            ..
-        } if !bus => reason::DELETE_SERVICE_FAILED,
+        Write::DeleteCollection { .. } => extra_reason::DELETE_VOLUMES_FAILED,
+        Write::Apply { kind, name, .. } | Write::Delete { kind, name } if is_stan_child(name) => {
+            let delete = matches!(write, Write::Delete { .. });
+            match kind {
+                ChildKind::Secret if name.ends_with("-server") => {
+                    if delete {
+                        stan_reason::DELETE_SERVER_AUTH_SECRET_FAILED
+                    } else {
+                        stan_reason::UPDATE_SERVER_AUTH_SECRET_FAILED
+                    }
+                }
+                ChildKind::Secret => {
+                    if delete {
+                        stan_reason::DELETE_CLIENT_AUTH_SECRET_FAILED
+                    } else {
+                        stan_reason::UPDATE_CLIENT_AUTH_SECRET_FAILED
+                    }
+                }
+                ChildKind::ConfigMap => stan_reason::UPDATE_CONFIG_MAP_FAILED,
+                ChildKind::Service => stan_reason::UPDATE_SERVICE_FAILED,
+                _ => stan_reason::UPDATE_STATEFUL_SET_FAILED,
+            }
+        }
         Write::Apply {
             kind: ChildKind::Secret,
             ..
@@ -605,14 +685,34 @@ pub fn write_failure_reason(owner: &str, write: &Write) -> &'static str {
     }
 }
 
-/// The status to write after `write` failed with `error`: the planned conditions (or the
-/// previous ones when the plan left the status unchanged) with `Deployed=False` and upstream's
-/// reason; `None` when that is what the object already says.
+/// Upstream's NATS Streaming installer reasons (`Deployed=False`). A server-side apply creates
+/// or updates, so a failed apply is reported as upstream's `Update…Failed`.
+pub mod stan_reason {
+    /// Applying the NATS Streaming Service failed.
+    pub const UPDATE_SERVICE_FAILED: &str = "UpdateServiceFailed";
+    /// Applying the NATS Streaming ConfigMap failed.
+    pub const UPDATE_CONFIG_MAP_FAILED: &str = "UpdateConfigMapFailed";
+    /// Applying the server auth Secret failed.
+    pub const UPDATE_SERVER_AUTH_SECRET_FAILED: &str = "UpdateServerAuthSecretFailed";
+    /// Applying the client auth Secret failed.
+    pub const UPDATE_CLIENT_AUTH_SECRET_FAILED: &str = "UpdateClientAuthSecretFailed";
+    /// Deleting the server auth Secret failed.
+    pub const DELETE_SERVER_AUTH_SECRET_FAILED: &str = "DeleteServerAuthSecretFailed";
+    /// Deleting the client auth Secret failed.
+    pub const DELETE_CLIENT_AUTH_SECRET_FAILED: &str = "DeleteClientAuthSecretFailed";
+    /// Applying the NATS Streaming StatefulSet failed.
+    pub const UPDATE_STATEFUL_SET_FAILED: &str = "UpdateStatefulSetFailed";
+}
+
+/// The status to write after `writes[failed]` failed with `error`: the planned conditions (or
+/// the previous ones when the plan left the status unchanged) with `Deployed=False` and
+/// upstream's reason; `None` when that is what the object already says.
 pub fn failed_write_status(
     owner: &str,
     previous: &[Condition],
     planned: Option<&Value>,
-    write: &Write,
+    writes: &[Write],
+    failed: usize,
     error: &str,
     now: &Time,
 ) -> Option<Value> {
@@ -631,7 +731,7 @@ pub fn failed_write_status(
         .collect();
     checks.push((
         condition::DEPLOYED,
-        Check::failed(write_failure_reason(owner, write), error),
+        Check::failed(write_failure_reason(owner, writes, failed), error),
     ));
     let mut status = planned.cloned().unwrap_or_else(|| json!({}));
     let conds = compute(&base, types, &checks, now);

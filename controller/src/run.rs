@@ -1,8 +1,9 @@
 //! `argo-events-controller run`: the thin shell around [`crate::reconcile`]. Three kube-runtime
 //! Controllers (EventBus, EventSource, Sensor) over [`Watched`] objects read from reflector
-//! stores; children watched metadata-only into [`ChildIndex`]es; every write through the API
-//! (children: POST or server-side apply with one field manager; status: merge patch on
-//! `/status`; finalizers: merge patch on metadata with the resource version).
+//! stores; children watched metadata-only into [`ChildIndex`]es; nothing is written before
+//! every cache has listed; every write through the API (children: server-side apply with one
+//! field manager, new Deployments under a generated name; status: merge patch on `/status`;
+//! finalizers: merge patch on metadata with the resource version).
 
 pub mod cached;
 pub mod fake;
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,9 +27,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerRuntimeConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -48,7 +47,7 @@ use crate::desired::ControllerConfig;
 use crate::desired::eventbus::{JetStreamCredentials, JetStreamGlobalConfig, StanGlobalConfig};
 use crate::reconcile::{
     BusFacts, ChildKind, FIELD_MANAGER, Plan, PodFacts, Write, backoff_delay, bus_child_names,
-    failed_write_status, managed_fields_for_apply, plan_event_bus, plan_event_source, plan_sensor,
+    failed_write_status, plan_event_bus, plan_event_source, plan_sensor,
 };
 
 /// Flags of `argo-events-controller run`.
@@ -172,8 +171,12 @@ pub struct Context {
     pub children: Children,
     /// Reconcile metrics.
     pub metrics: Arc<Metrics>,
-    /// Consecutive failures per object (`Kind/ns/name`), for exponential back-off.
+    /// Consecutive failures per object (`Kind/ns/name`), for exponential back-off; entries of
+    /// objects gone from the caches are dropped ([`Context::prune_failures`]).
     pub failures: Mutex<HashMap<String, u32>>,
+    /// Set once the three primary caches and every child index have listed; until then every
+    /// reconcile only requeues (children that are not known yet must not be re-created).
+    pub synced: Arc<AtomicBool>,
     /// The clock (fixed in tests).
     pub clock: fn() -> Time,
     /// Credential generator for new JetStream buses.
@@ -204,6 +207,44 @@ fn failure_key(kind: &str, meta: &ObjectMeta) -> String {
     format!("{kind}/{ns}/{name}")
 }
 
+/// How long a reconcile waits for the caches to sync before looking again.
+pub const REQUEUE_NOT_SYNCED: Duration = Duration::from_secs(1);
+
+impl Context {
+    /// Whether the caches have synced (see [`Context::synced`]).
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Drops the back-off counters of objects no longer in their cache (deleted objects).
+    pub fn prune_failures(&self) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_empty() {
+            return;
+        }
+        f.retain(|key, _| {
+            let mut parts = key.splitn(3, '/');
+            let (Some(kind), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return false;
+            };
+            match kind {
+                k if k == EventBus::KIND => {
+                    self.buses.get(&ObjectRef::new(name).within(ns)).is_some()
+                }
+                k if k == EventSource::KIND => self
+                    .event_sources
+                    .get(&ObjectRef::new(name).within(ns))
+                    .is_some(),
+                k if k == Sensor::KIND => {
+                    self.sensors.get(&ObjectRef::new(name).within(ns)).is_some()
+                }
+                _ => false,
+            }
+        });
+    }
+}
+
 async fn measured(
     kind: &str,
     ctx: &Context,
@@ -223,6 +264,13 @@ async fn measured(
     result
 }
 
+/// A reconcile's answer before the caches have synced: look again soon, write nothing.
+fn not_synced(kind: &str, meta: &ObjectMeta) -> Action {
+    let (namespace, name) = ns_name(meta);
+    debug!(kind, namespace, name, "caches not synced yet; requeue");
+    Action::requeue(REQUEUE_NOT_SYNCED)
+}
+
 fn bus_of(ctx: &Context, namespace: &str, name: &str) -> Option<Arc<Watched<EventBus>>> {
     ctx.buses.get(&ObjectRef::new(name).within(namespace))
 }
@@ -232,6 +280,9 @@ pub async fn reconcile_sensor(
     cached: Arc<Cached<Sensor>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    if !ctx.is_synced() {
+        return Ok(not_synced(Sensor::KIND, &cached.metadata));
+    }
     measured(Sensor::KIND, &ctx, &cached.metadata, async {
         let obj = cached.decode();
         let (namespace, _) = ns_name(&obj.metadata);
@@ -272,6 +323,9 @@ pub async fn reconcile_event_source(
     cached: Arc<Cached<EventSource>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    if !ctx.is_synced() {
+        return Ok(not_synced(EventSource::KIND, &cached.metadata));
+    }
     measured(EventSource::KIND, &ctx, &cached.metadata, async {
         let obj = cached.decode();
         let (namespace, _) = ns_name(&obj.metadata);
@@ -306,6 +360,9 @@ pub async fn reconcile_event_bus(
     obj: Arc<Watched<EventBus>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    if !ctx.is_synced() {
+        return Ok(not_synced(EventBus::KIND, &obj.metadata));
+    }
     measured(EventBus::KIND, &ctx, &obj.metadata, async {
         let (namespace, name) = ns_name(&obj.metadata);
         let named = EventBus {
@@ -362,6 +419,7 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
 ) -> Action {
     let kind = K::kind(&());
     let key = failure_key(&kind, obj.meta());
+    ctx.prune_failures();
     let failures = {
         let mut f = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = f.entry(key).or_insert(0);

@@ -192,16 +192,8 @@ fn sensor_waits_for_its_event_bus() {
         b.status.conditions[1].status = "False".into();
     }
     for (bus, why, message) in [
-        (
-            None,
-            "EventBusNotFound",
-            "EventBus argo-events/default not found",
-        ),
-        (
-            Some(&not_ready),
-            "EventBusNotReady",
-            "EventBus argo-events/default is not ready",
-        ),
+        (None, "EventBusNotFound", "EventBus not found."),
+        (Some(&not_ready), "EventBusNotReady", "EventBus not ready."),
     ] {
         let plan = plan_sensor(&sensor(valid_spec()), &facts(bus, &[], &[], &cfg, &now));
         assert!(plan.writes.is_empty());
@@ -212,8 +204,122 @@ fn sensor_waits_for_its_event_bus() {
             (c["status"].as_str(), c["reason"].as_str()),
             (Some("False"), Some(why))
         );
-        assert!(c["message"].as_str().unwrap().starts_with(message));
+        assert_eq!(c["message"], message);
     }
+}
+
+/// As upstream, a Sensor's bus is looked up before validation: without it only `Deployed`
+/// changes (to upstream's reason and message), the other conditions stay as they were.
+#[test]
+fn sensor_without_bus_changes_only_deployed() {
+    let (cfg, now) = (cfg(), t(1));
+    // Invalid (no triggers), but not validated without its bus: TriggersProvided stays Unknown.
+    let invalid =
+        sensor(json!({"dependencies": [{"name": "d", "eventSourceName": "es", "eventName": "e"}]}));
+    let plan = plan_sensor(&invalid, &facts(None, &[], &[], &cfg, &now));
+    let status = plan.status.unwrap();
+    assert_eq!(cond(&status, "TriggersProvided")["status"], "Unknown");
+    assert_eq!(cond(&status, "DependenciesProvided")["status"], "Unknown");
+    let c = cond(&status, "Deployed");
+    assert_eq!(
+        (
+            c["status"].as_str(),
+            c["reason"].as_str(),
+            c["message"].as_str()
+        ),
+        (
+            Some("False"),
+            Some("EventBusNotFound"),
+            Some("EventBus not found.")
+        )
+    );
+    assert_eq!(plan.requeue, Some(REQUEUE_WAITING));
+    // A settled Sensor whose bus went away keeps its True conditions.
+    let bus = ready_bus();
+    let ok = plan_sensor(
+        &sensor(valid_spec()),
+        &facts(Some(&bus), &[], &[], &cfg, &now),
+    );
+    let mut settled = sensor(valid_spec());
+    if let Ok(o) = &mut settled.object {
+        o.status.conditions =
+            serde_json::from_value(ok.status.unwrap()["conditions"].clone()).unwrap();
+    }
+    let plan = plan_sensor(&settled, &facts(None, &[], &[], &cfg, &t(2)));
+    let status = plan.status.unwrap();
+    assert_eq!(cond(&status, "TriggersProvided")["status"], TRUE);
+    assert_eq!(cond(&status, "DependenciesProvided")["status"], TRUE);
+    assert_eq!(cond(&status, "Deployed")["reason"], "EventBusNotFound");
+}
+
+/// Duplicate controlled Deployments (from an earlier race): the first by name is kept (and
+/// updated when stale), the others are deleted.
+#[test]
+fn duplicate_deployments_keep_the_first_by_name() {
+    let (cfg, now, bus) = (cfg(), t(1), ready_bus());
+    let plan = plan_sensor(
+        &sensor(valid_spec()),
+        &facts(Some(&bus), &[], &[], &cfg, &now),
+    );
+    let Write::Create { body, .. } = &plan.writes[0] else {
+        panic!("{plan:?}")
+    };
+    let hash = body["metadata"]["annotations"][ANNOTATION_RESOURCE_SPEC_HASH]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let child = |name: &str, hash: &str| ExistingChild {
+        kind: ChildKind::Deployment,
+        name: name.into(),
+        spec_hash: Some(hash.into()),
+        controller_uid: Some("uid-s".into()),
+        auth_strategy: None,
+    };
+    let names = |plan: &Plan| -> Vec<String> {
+        plan.writes
+            .iter()
+            .map(|w| match w {
+                Write::Apply { name, .. } => format!("apply {name}"),
+                Write::Delete { name, .. } => format!("delete {name}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+    // Current hash, in any order: the extras go, the kept one is not touched.
+    for existing in [
+        vec![
+            child("s-sensor-bbbbb", &hash),
+            child("s-sensor-aaaaa", &hash),
+        ],
+        vec![
+            child("s-sensor-aaaaa", &hash),
+            child("s-sensor-bbbbb", "old"),
+        ],
+    ] {
+        let plan = plan_sensor(
+            &sensor(valid_spec()),
+            &facts(Some(&bus), &existing, &[], &cfg, &now),
+        );
+        assert_eq!(names(&plan), ["delete s-sensor-bbbbb"], "{existing:?}");
+    }
+    // Stale kept one: deleted extras, then applied.
+    let existing = [
+        child("s-sensor-ccccc", "old"),
+        child("s-sensor-aaaaa", "old"),
+        child("s-sensor-bbbbb", "old"),
+    ];
+    let plan = plan_sensor(
+        &sensor(valid_spec()),
+        &facts(Some(&bus), &existing, &[], &cfg, &now),
+    );
+    assert_eq!(
+        names(&plan),
+        [
+            "delete s-sensor-bbbbb",
+            "delete s-sensor-ccccc",
+            "apply s-sensor-aaaaa"
+        ]
+    );
 }
 
 #[test]
@@ -731,49 +837,148 @@ fn nats_streaming_bus_children_and_secrets_once() {
 
 #[test]
 fn failed_writes_become_deployed_false() {
-    let d = |kind| Write::Apply {
+    let d = |kind, name: &str| Write::Apply {
         kind,
-        name: "x".into(),
+        name: name.into(),
         body: Value::Null,
+    };
+    let del = |kind, name: &str| Write::Delete {
+        kind,
+        name: name.into(),
     };
     let create = Write::Create {
         kind: ChildKind::Deployment,
         body: Value::Null,
     };
-    let del_svc = Write::Delete {
-        kind: ChildKind::Service,
-        name: "x".into(),
+    let pvcs = Write::DeleteCollection {
+        kind: ChildKind::PersistentVolumeClaim,
+        label_selector: "x=y".into(),
     };
-    for (owner, write, want) in [
-        ("Sensor", &create, "CreateDeploymentFailed"),
+    let one = |w: &Write| vec![w.clone()];
+    let recreate = vec![
+        del(ChildKind::Service, "es-eventsource-svc"),
+        d(ChildKind::Service, "es-eventsource-svc"),
+    ];
+    let cases: Vec<(&str, Vec<Write>, usize, &str)> = vec![
+        ("Sensor", one(&create), 0, "CreateDeploymentFailed"),
         (
             "Sensor",
-            &d(ChildKind::Deployment),
+            one(&d(ChildKind::Deployment, "x")),
+            0,
             "UpdateDeploymentFailed",
         ),
-        ("EventSource", &d(ChildKind::Service), "CreateServiceFailed"),
-        ("EventSource", &del_svc, "DeleteServiceFailed"),
+        (
+            "Sensor",
+            one(&del(ChildKind::Deployment, "x")),
+            0,
+            "DeleteDeploymentFailed",
+        ),
+        (
+            "EventSource",
+            one(&d(ChildKind::Service, "x")),
+            0,
+            "CreateServiceFailed",
+        ),
+        (
+            "EventSource",
+            one(&del(ChildKind::Service, "x")),
+            0,
+            "DeleteServiceFailed",
+        ),
+        // A delete + apply of the same Service is upstream's re-create, either half failing.
+        ("EventSource", recreate.clone(), 0, "RecreateServiceFailed"),
+        ("EventSource", recreate, 1, "RecreateServiceFailed"),
+        (
+            "EventSource",
+            vec![del(ChildKind::Service, "old"), d(ChildKind::Service, "new")],
+            0,
+            "DeleteServiceFailed",
+        ),
         (
             "EventBus",
-            &d(ChildKind::Secret),
+            one(&d(ChildKind::Secret, "eventbus-default-js-server")),
+            0,
             "JetStreamAuthSecretsFailed",
         ),
         (
             "EventBus",
-            &d(ChildKind::ConfigMap),
+            one(&d(ChildKind::ConfigMap, "eventbus-default-js-config")),
+            0,
             "JetStreamConfigMapFailed",
         ),
-        ("EventBus", &d(ChildKind::Service), "JetStreamServiceFailed"),
         (
             "EventBus",
-            &d(ChildKind::StatefulSet),
+            one(&d(ChildKind::Service, "eventbus-default-js-svc")),
+            0,
+            "JetStreamServiceFailed",
+        ),
+        (
+            "EventBus",
+            one(&d(ChildKind::StatefulSet, "eventbus-default-js")),
+            0,
             "JetStreamStatefulSetFailed",
         ),
-    ] {
+        (
+            "EventBus",
+            one(&d(ChildKind::PodDisruptionBudget, "eventbus-default-js")),
+            0,
+            "JetStreamStatefulSetFailed",
+        ),
+        // NATS Streaming children: upstream's installer reasons.
+        (
+            "EventBus",
+            one(&d(ChildKind::Service, "eventbus-default-stan-svc")),
+            0,
+            "UpdateServiceFailed",
+        ),
+        (
+            "EventBus",
+            one(&d(ChildKind::ConfigMap, "eventbus-default-stan-configmap")),
+            0,
+            "UpdateConfigMapFailed",
+        ),
+        (
+            "EventBus",
+            one(&d(ChildKind::Secret, "eventbus-default-server")),
+            0,
+            "UpdateServerAuthSecretFailed",
+        ),
+        (
+            "EventBus",
+            one(&d(ChildKind::Secret, "eventbus-default-client")),
+            0,
+            "UpdateClientAuthSecretFailed",
+        ),
+        (
+            "EventBus",
+            one(&del(ChildKind::Secret, "eventbus-default-server")),
+            0,
+            "DeleteServerAuthSecretFailed",
+        ),
+        (
+            "EventBus",
+            one(&del(ChildKind::Secret, "eventbus-default-client")),
+            0,
+            "DeleteClientAuthSecretFailed",
+        ),
+        (
+            "EventBus",
+            one(&d(ChildKind::StatefulSet, "eventbus-default-stan")),
+            0,
+            "UpdateStatefulSetFailed",
+        ),
+        (
+            "EventBus",
+            one(&pvcs),
+            0,
+            "DeletePersistentVolumeClaimsFailed",
+        ),
+    ];
+    for (owner, writes, i, want) in cases {
         assert_eq!(
-            write_failure_reason(owner, write),
+            write_failure_reason(owner, &writes, i),
             want,
-            "{owner} {write:?}"
+            "{owner} {writes:?} {i}"
         );
     }
     // From the planned status: Deployed turns False, the rest as planned.
@@ -786,7 +991,8 @@ fn failed_writes_become_deployed_false() {
         "Sensor",
         &[],
         plan.status.as_ref(),
-        &create,
+        std::slice::from_ref(&create),
+        0,
         "quota exceeded",
         &now,
     )
@@ -801,33 +1007,26 @@ fn failed_writes_become_deployed_false() {
     // From the previous status when the plan left it alone; unchanged → nothing to write.
     let previous: Vec<Condition> = serde_json::from_value(status["conditions"].clone()).unwrap();
     assert_eq!(
-        failed_write_status("Sensor", &previous, None, &create, "quota exceeded", &t(20)),
+        failed_write_status(
+            "Sensor",
+            &previous,
+            None,
+            std::slice::from_ref(&create),
+            0,
+            "quota exceeded",
+            &t(20)
+        ),
         None
     );
-    let again = failed_write_status("Sensor", &previous, None, &create, "other", &t(20)).unwrap();
+    let again = failed_write_status(
+        "Sensor",
+        &previous,
+        None,
+        std::slice::from_ref(&create),
+        0,
+        "other",
+        &t(20),
+    )
+    .unwrap();
     assert_eq!(cond(&again, "Deployed")["message"], "other");
-}
-
-#[test]
-fn post_ownership_moves_to_apply() {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
-    let entry = |manager: &str, op: &str, sub: Option<&str>| ManagedFieldsEntry {
-        manager: Some(manager.into()),
-        operation: Some(op.into()),
-        subresource: sub.map(Into::into),
-        ..Default::default()
-    };
-    let before = vec![
-        entry("argo-events-controller", "Update", None),
-        entry("argo-events-controller", "Update", Some("status")),
-        entry("kube-controller-manager", "Update", None),
-    ];
-    let after = managed_fields_for_apply(&before).unwrap();
-    let ops: Vec<_> = after
-        .iter()
-        .map(|m| m.operation.as_deref().unwrap())
-        .collect();
-    assert_eq!(ops, ["Apply", "Update", "Update"]);
-    assert_eq!(managed_fields_for_apply(&after), None);
-    assert_eq!(managed_fields_for_apply(&[]), None);
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response};
 use kube::Client;
@@ -27,6 +27,8 @@ pub struct RecordedWrite {
     pub query: String,
     /// JSON body (`null` when empty or not JSON).
     pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// The list text of `items` (each an object's JSON text).
@@ -53,11 +55,22 @@ fn answer(status: u16, body: Vec<u8>) -> Response<Body> {
 /// A client talking to the double. `lists` maps a request path (e.g.
 /// `/apis/argoproj.io/v1alpha1/sensors`) to its list; other paths list nothing.
 pub fn fake_client(lists: HashMap<String, ListFn>) -> (Client, Arc<Mutex<Vec<RecordedWrite>>>) {
+    fake_client_with_delays(lists, HashMap::new())
+}
+
+/// [`fake_client`] whose list answers for the paths in `delays` come that much later (a slow
+/// cache start).
+pub fn fake_client_with_delays(
+    lists: HashMap<String, ListFn>,
+    delays: HashMap<String, Duration>,
+) -> (Client, Arc<Mutex<Vec<RecordedWrite>>>) {
     let writes: Arc<Mutex<Vec<RecordedWrite>>> = Arc::default();
     let recorded = writes.clone();
     let lists = Arc::new(lists);
+    let delays = Arc::new(delays);
     let service = tower::service_fn(move |req: Request<Body>| {
         let lists = lists.clone();
+        let delays = delays.clone();
         let writes = writes.clone();
         async move {
             let method = req.method().clone();
@@ -68,6 +81,9 @@ pub fn fake_client(lists: HashMap<String, ListFn>) -> (Client, Arc<Mutex<Vec<Rec
                     // An idle watch: nothing ever happens.
                     tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
                     return Ok::<_, Infallible>(answer(200, Vec::new()));
+                }
+                if let Some(d) = delays.get(&path) {
+                    tokio::time::sleep(*d).await;
                 }
                 let text = match lists.get(&path) {
                     Some(f) => f(&query),
@@ -113,6 +129,7 @@ pub fn fake_client(lists: HashMap<String, ListFn>) -> (Client, Arc<Mutex<Vec<Rec
                     path,
                     query,
                     body,
+                    at: Instant::now(),
                 });
             }
             Ok(answer(200, serde_json::to_vec(&echo).unwrap_or_default()))

@@ -20,6 +20,10 @@ struct State {
     by_owner: HashMap<String, BTreeSet<Key>>,
     /// Per kind, the objects of a re-list in progress.
     relisting: HashMap<ChildKind, Vec<(Key, ExistingChild)>>,
+    /// Per kind, what the controller wrote (`Some`) or deleted (`None`) since its re-list
+    /// began: newer than a list that may come from a stale watch cache, so it wins at
+    /// `InitDone`.
+    written_during_relist: HashMap<ChildKind, HashMap<Key, Option<ExistingChild>>>,
 }
 
 impl State {
@@ -91,6 +95,7 @@ impl ChildIndex {
             Event::Delete(o) => st.remove(&key(kind, o.meta())),
             Event::Init => {
                 st.relisting.insert(kind, Vec::new());
+                st.written_during_relist.insert(kind, HashMap::new());
             }
             Event::InitApply(o) => {
                 let m = o.meta();
@@ -101,12 +106,20 @@ impl ChildIndex {
             }
             Event::InitDone => {
                 let listed = st.relisting.remove(&kind).unwrap_or_default();
+                let written = st.written_during_relist.remove(&kind).unwrap_or_default();
                 let stale: Vec<Key> = st.by_key.keys().filter(|k| k.0 == kind).cloned().collect();
                 for k in stale {
                     st.remove(&k);
                 }
                 for (k, c) in listed {
-                    st.insert(k, c);
+                    if !written.contains_key(&k) {
+                        st.insert(k, c);
+                    }
+                }
+                for (k, c) in written {
+                    if let Some(c) = c {
+                        st.insert(k, c);
+                    }
                 }
                 drop(st);
                 if let Some(flag) = self.synced.get(&kind) {
@@ -118,14 +131,22 @@ impl ChildIndex {
 
     /// Records a child the controller just wrote (its returned metadata).
     pub fn record(&self, kind: ChildKind, meta: &ObjectMeta) {
-        self.write()
-            .insert(key(kind, meta), ExistingChild::from_meta(kind, meta));
+        let (k, child) = (key(kind, meta), ExistingChild::from_meta(kind, meta));
+        let mut st = self.write();
+        if let Some(w) = st.written_during_relist.get_mut(&kind) {
+            w.insert(k.clone(), Some(child.clone()));
+        }
+        st.insert(k, child);
     }
 
     /// Forgets a child the controller just deleted.
     pub fn forget(&self, kind: ChildKind, namespace: &str, name: &str) {
-        self.write()
-            .remove(&(kind, namespace.to_owned(), name.to_owned()));
+        let k = (kind, namespace.to_owned(), name.to_owned());
+        let mut st = self.write();
+        if let Some(w) = st.written_during_relist.get_mut(&kind) {
+            w.insert(k.clone(), None);
+        }
+        st.remove(&k);
     }
 
     /// Children of `kind` controlled by `uid`, sorted by name.
@@ -214,5 +235,39 @@ mod tests {
         assert_eq!(idx.owned_by("u3", ChildKind::Deployment).len(), 2);
         idx.forget(ChildKind::Deployment, "ns", "d");
         assert_eq!(idx.owned_by("u3", ChildKind::Deployment).len(), 1);
+    }
+
+    /// A child the controller creates (or deletes) while a re-list runs is newer than that
+    /// list, which may come from a stale watch cache: it survives `InitDone`.
+    #[test]
+    fn writes_during_a_relist_survive_it() {
+        let idx = ChildIndex::new(&[ChildKind::Deployment]);
+        idx.apply::<Deployment>(ChildKind::Deployment, &Event::Init);
+        idx.apply(
+            ChildKind::Deployment,
+            &Event::InitApply(dep("gone", "u2", "1")),
+        );
+        idx.apply::<Deployment>(ChildKind::Deployment, &Event::InitDone);
+        // Re-list begins; the controller creates one child and deletes another meanwhile.
+        idx.apply::<Deployment>(ChildKind::Deployment, &Event::Init);
+        idx.record(ChildKind::Deployment, &dep("new", "u1", "1").metadata);
+        idx.forget(ChildKind::Deployment, "ns", "gone");
+        // The (stale) list knows neither change.
+        idx.apply(
+            ChildKind::Deployment,
+            &Event::InitApply(dep("gone", "u2", "1")),
+        );
+        idx.apply::<Deployment>(ChildKind::Deployment, &Event::InitDone);
+        let kept = idx.owned_by("u1", ChildKind::Deployment);
+        assert_eq!(kept.len(), 1, "the created child is kept");
+        assert_eq!(kept[0].name, "new");
+        assert!(
+            idx.owned_by("u2", ChildKind::Deployment).is_empty(),
+            "the deleted child does not come back"
+        );
+        // The next re-list is authoritative again.
+        idx.apply::<Deployment>(ChildKind::Deployment, &Event::Init);
+        idx.apply::<Deployment>(ChildKind::Deployment, &Event::InitDone);
+        assert!(idx.owned_by("u1", ChildKind::Deployment).is_empty());
     }
 }

@@ -51,6 +51,7 @@ fn harness() -> Harness {
         children: Children::default(),
         metrics: Arc::new(Metrics::new()),
         failures: Mutex::default(),
+        synced: Arc::new(AtomicBool::new(true)),
         clock,
         credentials: no_creds,
         token: || panic!("no token expected"),
@@ -203,21 +204,42 @@ async fn assert_quiet(handle: &mut Handle) {
     assert!(got.is_err(), "unexpected request");
 }
 
+/// The generated name's suffix: five characters of `[a-z0-9]` after `prefix`.
+fn generated_suffix<'a>(name: &'a str, prefix: &str) -> &'a str {
+    let suffix = name
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{name} does not start with {prefix}"));
+    assert_eq!(suffix.len(), 5, "{name}");
+    assert!(
+        suffix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        "{name}"
+    );
+    suffix
+}
+
 #[tokio::test]
-async fn sensor_first_create_posts_deployment_then_status() {
+async fn sensor_first_create_applies_deployment_under_a_generated_name_then_status() {
     let mut h = harness();
     h.buses
         .apply_watcher_event(&watcher::Event::Apply(bus(true)));
     let s = cached(&sensor(1, None));
     let task = tokio::spawn(reconcile_sensor(s, h.ctx.clone()));
 
+    // Created by server-side apply (no POST, so no `Update` managed-fields entry exists),
+    // under `<sensor>-sensor-<5 random>`, not forced.
+    let prefix = "/apis/apps/v1/namespaces/argo-events/deployments/";
     let (req, send) = next(&mut h.handle).await;
-    assert_eq!(req.method, Method::POST);
-    assert_eq!(req.path, "/apis/apps/v1/namespaces/argo-events/deployments");
+    assert_eq!(req.method, Method::PATCH);
     assert_eq!(req.query, "&fieldManager=argo-events-controller");
+    assert_eq!(req.content_type, "application/apply-patch+yaml");
+    let first = req.path.strip_prefix(prefix).unwrap().to_owned();
+    generated_suffix(&first, "s-sensor-");
     let meta = &req.body["metadata"];
     assert_eq!(req.body["kind"], "Deployment");
-    assert_eq!(meta["generateName"], "s-sensor-");
+    assert_eq!(meta["name"], json!(first));
+    assert!(meta.get("generateName").is_none());
     assert_eq!(meta["labels"]["controller"], "sensor-controller");
     assert_eq!(meta["labels"]["sensor-name"], "s");
     assert_eq!(meta["labels"]["owner-name"], "s");
@@ -225,31 +247,22 @@ async fn sensor_first_create_posts_deployment_then_status() {
     assert_eq!(meta["ownerReferences"][0]["uid"], "uid-s");
     assert_eq!(meta["ownerReferences"][0]["controller"], true);
     assert!(meta["annotations"][ANNOTATION_RESOURCE_SPEC_HASH].is_string());
-    let mut created = req.body.clone();
-    created["metadata"]["name"] = json!("s-sensor-x7k2p");
-    created["metadata"]["resourceVersion"] = json!("41");
-    let fields = json!({"f:metadata": {"f:labels": {}}});
-    created["metadata"]["managedFields"] = json!([{
-        "manager": "argo-events-controller", "operation": "Update",
-        "apiVersion": "apps/v1", "fieldsType": "FieldsV1", "fieldsV1": fields,
-    }]);
-    respond(send, 201, &created);
-
-    // Ownership of what the POST set moves to the apply manager.
+    // The name is taken (someone else's object): another name is picked.
+    respond(
+        send,
+        409,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "Apply failed with 1 conflict", "reason": "Conflict", "code": 409}),
+    );
     let (req, send) = next(&mut h.handle).await;
     assert_eq!(req.method, Method::PATCH);
-    assert_eq!(
-        req.path,
-        "/apis/apps/v1/namespaces/argo-events/deployments/s-sensor-x7k2p"
-    );
-    assert_eq!(req.content_type, "application/merge-patch+json");
-    assert_eq!(
-        req.body,
-        json!({"metadata": {"resourceVersion": "41", "managedFields": [{
-            "manager": "argo-events-controller", "operation": "Apply",
-            "apiVersion": "apps/v1", "fieldsType": "FieldsV1", "fieldsV1": fields,
-        }]}})
-    );
+    assert_eq!(req.query, "&fieldManager=argo-events-controller");
+    let second = req.path.strip_prefix(prefix).unwrap().to_owned();
+    generated_suffix(&second, "s-sensor-");
+    assert_ne!(first, second);
+    assert_eq!(req.body["metadata"]["name"], json!(second));
+    let mut created = req.body.clone();
+    created["metadata"]["resourceVersion"] = json!("41");
     respond(send, 200, &created);
 
     let (req, send) = next(&mut h.handle).await;
@@ -281,8 +294,25 @@ async fn sensor_first_create_posts_deployment_then_status() {
         1,
         "the created Deployment is remembered at once"
     );
-    assert_eq!(owned[0].name, "s-sensor-x7k2p");
+    assert_eq!(owned[0].name, second);
     assert_eq!(h.ctx.metrics.reconciles("Sensor"), 1);
+    assert_quiet(&mut h.handle).await;
+
+    // The name stays: the next spec change applies onto it.
+    let task = tokio::spawn(reconcile_sensor(cached(&sensor(2, None)), h.ctx.clone()));
+    let (req, send) = next(&mut h.handle).await;
+    assert_eq!(req.method, Method::PATCH);
+    assert_eq!(req.path, format!("{prefix}{second}"));
+    assert_eq!(req.query, "&force=true&fieldManager=argo-events-controller");
+    respond(send, 200, &req.body);
+    let (req, send) = next(&mut h.handle).await;
+    assert!(req.path.ends_with("/sensors/s/status"), "{}", req.path);
+    respond(
+        send,
+        200,
+        &serde_json::to_value(sensor(2, None).object.unwrap()).unwrap(),
+    );
+    within(task).await.unwrap().unwrap();
     assert_quiet(&mut h.handle).await;
 }
 
@@ -393,12 +423,7 @@ async fn sensor_with_bus_not_ready_writes_only_status() {
     let c = cond(&req.body["status"], "Deployed");
     assert_eq!(c["status"], "False");
     assert_eq!(c["reason"], "EventBusNotReady");
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("EventBus argo-events/default is not ready")
-    );
+    assert_eq!(c["message"], "EventBus not ready.");
     respond(
         send,
         200,
@@ -495,11 +520,16 @@ async fn transient_errors_back_off_exponentially() {
     h.buses
         .apply_watcher_event(&watcher::Event::Apply(bus(true)));
     let s = cached(&sensor(1, None));
+    // In the cache, as every object kube-runtime reconciles (counters of objects gone from
+    // the cache are pruned).
+    h.sensors
+        .apply_watcher_event(&watcher::Event::Apply(s.as_ref().clone()));
     let mut delays = Vec::new();
     for _ in 0..3 {
         let task = tokio::spawn(reconcile_sensor(s.clone(), h.ctx.clone()));
         let (req, send) = next(&mut h.handle).await;
-        assert_eq!(req.method, Method::POST);
+        assert_eq!(req.method, Method::PATCH);
+        assert!(req.path.contains("/deployments/s-sensor-"), "{}", req.path);
         respond(
             send,
             500,
@@ -595,22 +625,35 @@ async fn controllers_over_the_fake_api() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     run.abort();
     let writes = writes.lock().unwrap().clone();
+    // Generated names are random: compare without their suffix.
     let mut seen: Vec<String> = writes
         .iter()
-        .map(|w| format!("{} {}", w.method, w.path))
+        .map(|w| {
+            let path = if w.path.contains("/deployments/") {
+                w.path[..w.path.len() - 5].to_owned()
+            } else {
+                w.path.clone()
+            };
+            format!("{} {}", w.method, path)
+        })
         .collect();
     seen.sort();
     assert_eq!(
         seen,
         [
+            "PATCH /apis/apps/v1/namespaces/argo-events/deployments/s-1-sensor-",
             "PATCH /apis/argoproj.io/v1alpha1/namespaces/argo-events/sensors/s-1/status",
             "PATCH /apis/argoproj.io/v1alpha1/namespaces/argo-events/sensors/s-2/status",
-            "POST /apis/apps/v1/namespaces/argo-events/deployments",
         ],
         "{writes:#?}"
     );
-    let post = writes.iter().find(|w| w.method == Method::POST).unwrap();
-    assert_eq!(post.body["metadata"]["generateName"], "s-1-sensor-");
+    let create = writes
+        .iter()
+        .find(|w| w.path.contains("/deployments/"))
+        .unwrap();
+    let name = create.body["metadata"]["name"].as_str().unwrap();
+    generated_suffix(name, "s-1-sensor-");
+    assert!(create.path.ends_with(name));
     let invalid = writes
         .iter()
         .find(|w| w.path.ends_with("s-2/status"))
@@ -663,4 +706,222 @@ fn run_flags() {
     assert_eq!((a.metrics_port, a.health_port), (9090, 9091));
     assert_eq!(a.image_pull_policy, "IfNotPresent");
     assert!(parse(&["--leader-election"]).unwrap().leader_election);
+}
+
+#[tokio::test]
+async fn reconciles_wait_for_synced_caches() {
+    let mut h = harness();
+    h.ctx.synced.store(false, Ordering::Release);
+    h.buses
+        .apply_watcher_event(&watcher::Event::Apply(bus(true)));
+    let wait = Action::requeue(REQUEUE_NOT_SYNCED);
+    assert_eq!(wait, Action::requeue(Duration::from_secs(1)));
+    let action = within(reconcile_sensor(cached(&sensor(1, None)), h.ctx.clone()))
+        .await
+        .unwrap();
+    assert_eq!(action, wait);
+    let action = within(reconcile_event_bus(Arc::new(bus(true)), h.ctx.clone()))
+        .await
+        .unwrap();
+    assert_eq!(action, wait);
+    let es: Watched<EventSource> = Watched::from_json(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+        "metadata": {"name": "es", "namespace": "argo-events", "uid": "uid-es"},
+        "spec": {"webhook": {"push": {"port": "12000", "endpoint": "/push", "method": "POST"}}},
+    }))
+    .unwrap();
+    let es = Arc::new(
+        Cached::from_json(serde_json::to_value(es.object.as_ref().unwrap()).unwrap()).unwrap(),
+    );
+    let action = within(reconcile_event_source(es, h.ctx.clone()))
+        .await
+        .unwrap();
+    assert_eq!(action, wait);
+    assert_quiet(&mut h.handle).await;
+    assert_eq!(h.ctx.metrics.reconciles("Sensor"), 0);
+}
+
+#[tokio::test]
+async fn finalizer_conflict_requeues_without_backoff() {
+    let mut h = harness();
+    let text = super::fake::scenario::ready_bus_text();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["metadata"].as_object_mut().unwrap().remove("finalizers");
+    let b: Watched<EventBus> = Watched::from_json(v).unwrap();
+    h.buses
+        .apply_watcher_event(&watcher::Event::Apply(b.clone()));
+    let task = tokio::spawn(reconcile_event_bus(Arc::new(b), h.ctx.clone()));
+    let (req, send) = next(&mut h.handle).await;
+    assert_eq!(req.method, Method::PATCH);
+    assert_eq!(
+        req.path,
+        "/apis/argoproj.io/v1alpha1/namespaces/argo-events/eventbus/default"
+    );
+    assert_eq!(
+        req.body,
+        json!({"metadata": {"finalizers": ["eventbus-controller"], "resourceVersion": "1"}})
+    );
+    respond(
+        send,
+        409,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "the object has been modified", "reason": "Conflict", "code": 409}),
+    );
+    let action = within(task).await.unwrap().unwrap();
+    assert_eq!(action, Action::requeue(Duration::from_secs(1)));
+    assert_quiet(&mut h.handle).await;
+    assert_eq!(h.ctx.metrics.errors("EventBus"), 0);
+    assert!(h.ctx.failures.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failures_of_deleted_objects_are_pruned() {
+    let mut h = harness();
+    let s = cached(&sensor(1, None)).as_ref().clone();
+    h.sensors
+        .apply_watcher_event(&watcher::Event::Apply(s.clone()));
+    h.buses
+        .apply_watcher_event(&watcher::Event::Apply(bus(true)));
+    {
+        let mut f = h.ctx.failures.lock().unwrap();
+        f.insert("Sensor/argo-events/s".into(), 3);
+        f.insert("Sensor/argo-events/gone".into(), 5);
+        f.insert("EventBus/argo-events/default".into(), 1);
+        f.insert("EventSource/argo-events/gone".into(), 2);
+    }
+    h.ctx.prune_failures();
+    let mut left: Vec<String> = h.ctx.failures.lock().unwrap().keys().cloned().collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["EventBus/argo-events/default", "Sensor/argo-events/s"]
+    );
+    // Deleted from the cache: its counter goes at the next prune (error_policy prunes too).
+    h.sensors.apply_watcher_event(&watcher::Event::Delete(s));
+    let err = Error::Encode {
+        kind: "Deployment".into(),
+        namespace: "argo-events".into(),
+        source: serde_json::from_str::<Value>("{").unwrap_err(),
+    };
+    let b = Arc::new(bus(true));
+    error_policy(b, &err, h.ctx.clone());
+    let left: Vec<String> = h.ctx.failures.lock().unwrap().keys().cloned().collect();
+    assert_eq!(left, ["EventBus/argo-events/default"]);
+    assert_eq!(
+        h.ctx.failures.lock().unwrap()["EventBus/argo-events/default"],
+        2
+    );
+}
+
+#[test]
+fn seen_children_are_rebuilt_by_a_relist() {
+    use super::wiring::SeenChildren;
+    let d = |uid: &str, generation: i64| {
+        let mut d = Deployment::default();
+        d.metadata.uid = Some(uid.into());
+        d.metadata.generation = Some(generation);
+        d
+    };
+    let mut seen = SeenChildren::default();
+    assert!(!seen.observe::<Deployment>(&watcher::Event::Init));
+    assert!(seen.observe(&watcher::Event::InitApply(d("a", 1))));
+    assert!(seen.observe(&watcher::Event::InitApply(d("b", 1))));
+    assert!(!seen.observe::<Deployment>(&watcher::Event::InitDone));
+    assert_eq!(seen.len(), 2);
+    assert!(
+        !seen.observe(&watcher::Event::Apply(d("a", 1))),
+        "unchanged"
+    );
+    assert!(seen.observe(&watcher::Event::Apply(d("a", 2))), "changed");
+    // b is deleted while the watch is down: the re-list does not list it, and it is forgotten.
+    assert!(!seen.observe::<Deployment>(&watcher::Event::Init));
+    assert!(!seen.observe(&watcher::Event::InitApply(d("a", 2))));
+    assert!(!seen.observe::<Deployment>(&watcher::Event::InitDone));
+    assert_eq!(seen.len(), 1);
+    assert!(seen.observe(&watcher::Event::Delete(d("a", 2))));
+    assert_eq!(seen.len(), 0);
+}
+
+/// The Deployments list answers long after the Sensors list: no reconcile writes before it
+/// arrived, the Sensor whose Deployment exists never gets a second one, the new Sensor gets
+/// exactly one.
+#[tokio::test]
+async fn no_child_writes_before_the_child_caches_synced() {
+    use super::fake::{ListFn, fake_client_with_delays, list_text, scenario};
+    let cfg = ControllerConfig::new("quay.io/argoproj/argo-events:test");
+    let bus = scenario::ready_bus_text();
+    let settled = scenario::sensor_text(0, true, true);
+    let fresh = scenario::sensor_text(1, false, true);
+    let dep = scenario::deployment_meta_text(&settled, &bus, &cfg).unwrap();
+    let mut lists: HashMap<String, ListFn> = HashMap::new();
+    let b = bus.clone();
+    lists.insert(
+        "/apis/argoproj.io/v1alpha1/eventbus".into(),
+        Arc::new(move |_| list_text("EventBusList", std::iter::once(b.clone()))),
+    );
+    let sensors = [settled, fresh];
+    lists.insert(
+        "/apis/argoproj.io/v1alpha1/sensors".into(),
+        Arc::new(move |_| list_text("SensorList", sensors.iter().cloned())),
+    );
+    let listed_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let at = listed_at.clone();
+    lists.insert(
+        "/apis/apps/v1/deployments".into(),
+        Arc::new(move |query: &str| {
+            at.lock().unwrap().push(Instant::now());
+            let items = query.contains("sensor-controller").then(|| dep.clone());
+            list_text("PartialObjectMetadataList", items.into_iter())
+        }),
+    );
+    let delays = HashMap::from([(
+        "/apis/apps/v1/deployments".to_owned(),
+        Duration::from_millis(1500),
+    )]);
+    let (client, writes) = fake_client_with_delays(lists, delays);
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let started = Instant::now();
+    let run = tokio::spawn(controllers(Setup {
+        client,
+        namespace: None,
+        cfg,
+        global: placeholder_global_config(),
+        stan: Default::default(),
+        metrics: metrics.clone(),
+        health: health.clone(),
+        clock,
+        credentials: no_creds,
+        token: || panic!("no token expected"),
+    }));
+    within(async {
+        while metrics.reconciles("Sensor") < 2 || !health.ready.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.abort();
+    let listed = listed_at.lock().unwrap().iter().max().copied().unwrap();
+    assert!(listed.duration_since(started) >= Duration::from_millis(1400));
+    let writes = writes.lock().unwrap().clone();
+    for w in &writes {
+        assert!(
+            w.at >= listed,
+            "{} {} written before the Deployments were listed",
+            w.method,
+            w.path
+        );
+    }
+    let deployment_writes: Vec<&str> = writes
+        .iter()
+        .filter(|w| w.path.contains("/deployments"))
+        .map(|w| w.path.as_str())
+        .collect();
+    assert_eq!(deployment_writes.len(), 1, "{writes:#?}");
+    assert!(
+        deployment_writes[0].contains("/deployments/s-1-sensor-"),
+        "{deployment_writes:?}"
+    );
+    assert_eq!(metrics.errors("Sensor"), 0);
 }

@@ -43,6 +43,64 @@ where
     }
 }
 
+/// Which children changed in a way the owner must see (generation or hash annotation), by
+/// UID. A re-list (`Init` … `InitDone`) rebuilds the set from the listed children, so UIDs of
+/// children deleted while the watch was down do not stay forever.
+#[derive(Debug, Default)]
+pub(super) struct SeenChildren {
+    seen: HashMap<String, u64>,
+    /// The set being rebuilt by a re-list in progress.
+    next: Option<HashMap<String, u64>>,
+}
+
+impl SeenChildren {
+    /// Takes one watch event; true when the owner should be reconciled for it.
+    pub(super) fn observe<K: Resource>(&mut self, ev: &watcher::Event<K>) -> bool {
+        let fingerprint = |m: &ObjectMeta| {
+            (
+                m.uid.clone().unwrap_or_default(),
+                hash_of((
+                    m.generation,
+                    m.annotations
+                        .as_ref()
+                        .and_then(|a| a.get(ANNOTATION_RESOURCE_SPEC_HASH)),
+                )),
+            )
+        };
+        match ev {
+            watcher::Event::Apply(o) => {
+                let (uid, h) = fingerprint(o.meta());
+                self.seen.insert(uid, h) != Some(h)
+            }
+            watcher::Event::InitApply(o) => {
+                let (uid, h) = fingerprint(o.meta());
+                let changed = self.seen.get(&uid) != Some(&h);
+                self.next.get_or_insert_with(HashMap::new).insert(uid, h);
+                changed
+            }
+            watcher::Event::Delete(o) => {
+                self.seen
+                    .remove(o.meta().uid.as_deref().unwrap_or_default());
+                true
+            }
+            watcher::Event::Init => {
+                self.next = Some(HashMap::new());
+                false
+            }
+            watcher::Event::InitDone => {
+                self.seen = self.next.take().unwrap_or_default();
+                false
+            }
+        }
+    }
+
+    /// How many UIDs are remembered.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
 /// A metadata-only watch of `K` children with `selector`, feeding `index` and yielding the
 /// children whose generation or hash annotation changed (or which were deleted), for
 /// `Controller::owns_stream`.
@@ -62,7 +120,7 @@ where
         + Sync
         + 'static,
 {
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut seen = SeenChildren::default();
     watcher(
         api::<kube::core::PartialObjectMeta<K>>(client, namespace),
         watcher::Config::default().labels(selector).any_semantic(),
@@ -76,22 +134,11 @@ where
             Err(e) => Some(Err(e)),
             Ok(ev) => {
                 index.apply(kind, &ev);
+                let emit = seen.observe(&ev);
                 match ev {
-                    watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
-                        let uid = o.metadata.uid.clone().unwrap_or_default();
-                        let h = hash_of((
-                            o.metadata.generation,
-                            o.metadata
-                                .annotations
-                                .as_ref()
-                                .and_then(|a| a.get(ANNOTATION_RESOURCE_SPEC_HASH)),
-                        ));
-                        (seen.insert(uid, h) != Some(h)).then_some(Ok(o))
-                    }
-                    watcher::Event::Delete(o) => {
-                        seen.remove(o.metadata.uid.as_deref().unwrap_or_default());
-                        Some(Ok(o))
-                    }
+                    watcher::Event::Apply(o)
+                    | watcher::Event::InitApply(o)
+                    | watcher::Event::Delete(o) => emit.then_some(Ok(o)),
                     watcher::Event::Init | watcher::Event::InitDone => None,
                 }
             }
@@ -161,7 +208,7 @@ pub struct Setup {
     pub stan: StanGlobalConfig,
     /// Where reconciles are counted.
     pub metrics: Arc<Metrics>,
-    /// Set ready once every cache has listed.
+    /// Set ready once every cache has listed (reconciles wait for the same moment).
     pub health: Arc<Health>,
     /// The clock.
     pub clock: fn() -> Time,
@@ -221,6 +268,7 @@ pub async fn controllers(setup: Setup) {
         children: children.clone(),
         metrics,
         failures: Mutex::default(),
+        synced: Arc::new(AtomicBool::new(false)),
         clock,
         credentials,
         token,
@@ -350,6 +398,7 @@ pub async fn controllers(setup: Setup) {
 
     let readiness = {
         let (b, e, s) = (buses.clone(), event_sources.clone(), sensors.clone());
+        let ctx = ctx.clone();
         async move {
             let _ = futures::join!(
                 b.wait_until_ready(),
@@ -363,8 +412,13 @@ pub async fn controllers(setup: Setup) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             info!("caches synced");
+            ctx.synced.store(true, Ordering::Release);
             health.ready.store(true, Ordering::Relaxed);
-            future::pending::<()>().await;
+            // Back-off counters of deleted objects go even when nothing else fails.
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                ctx.prune_failures();
+            }
         }
     };
     // The controllers end on a shutdown signal; the watch fan-out and readiness never end.

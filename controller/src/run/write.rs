@@ -1,5 +1,5 @@
-//! Carrying a plan out: child writes (POST, server-side apply, delete), finalizer and status
-//! patches.
+//! Carrying a plan out: child writes (server-side apply, also to create under a generated
+//! name; delete), finalizer and status patches.
 
 use super::*;
 
@@ -22,6 +22,33 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+/// How many generated names a create tries before giving up (a conflict means the name is
+/// taken; 36^5 names make a second one unlikely).
+const CREATE_ATTEMPTS: usize = 5;
+
+/// Five random characters of `[a-z0-9]`, the shape of the API server's `generateName` suffix.
+fn random_suffix() -> String {
+    use rand::RngExt as _;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+/// The name of a created child: its `generateName` prefix and a suffix.
+pub(super) fn generated_name(prefix: &str, suffix: &str) -> String {
+    format!("{prefix}{suffix}")
+}
+
+/// How long to wait after losing a race on the finalizer patch (the watch brings the new
+/// version meanwhile).
+pub const REQUEUE_CONFLICT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Carries out one write to a child, recording the result in `index`.
 async fn write(
     client: &Client,
@@ -34,47 +61,71 @@ async fn write(
         Write::Create { kind, body } => {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), namespace, &api_resource(*kind));
-            let obj: DynamicObject =
-                serde_json::from_value(body.clone()).map_err(|source| Error::Encode {
-                    kind: kind_of(*kind),
-                    namespace: namespace.to_owned(),
-                    source,
-                })?;
-            let pp = PostParams {
-                dry_run: false,
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-            };
-            let created = api.create(&pp, &obj).await.map_err(|source| Error::Api {
+            let prefix = body["metadata"]["generateName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let mut last = None;
+            for _ in 0..CREATE_ATTEMPTS {
+                let name = generated_name(&prefix, &random_suffix());
+                if index.get(*kind, namespace, &name).is_some() {
+                    continue;
+                }
+                let mut body = body.clone();
+                if let Some(meta) = body["metadata"].as_object_mut() {
+                    meta.remove("generateName");
+                    meta.insert("name".to_owned(), json!(name));
+                }
+                // Not forced: an object of that name owned by someone else conflicts (409),
+                // and another name is picked.
+                match api
+                    .patch(
+                        &name,
+                        &PatchParams::apply(FIELD_MANAGER),
+                        &Patch::Apply(&body),
+                    )
+                    .await
+                {
+                    Ok(created) => {
+                        info!(kind = %kind_of(*kind), namespace, name, "created");
+                        index.record(*kind, &created.metadata);
+                        return Ok(());
+                    }
+                    Err(e) if is_conflict(&e) => {
+                        debug!(kind = %kind_of(*kind), namespace, name, "name taken, picking another");
+                        last = Some((name, e));
+                    }
+                    Err(source) => {
+                        return Err(Error::Api {
+                            op: "create",
+                            kind: kind_of(*kind),
+                            namespace: namespace.to_owned(),
+                            name,
+                            source,
+                        });
+                    }
+                }
+            }
+            let (name, source) = last.unwrap_or_else(|| {
+                (
+                    prefix.clone(),
+                    kube::Error::Api(
+                        kube::core::Status::failure(
+                            "every generated name is taken in the cache",
+                            "AlreadyExists",
+                        )
+                        .with_code(409)
+                        .boxed(),
+                    ),
+                )
+            });
+            return Err(Error::Api {
                 op: "create",
                 kind: kind_of(*kind),
                 namespace: namespace.to_owned(),
-                name: obj.metadata.generate_name.clone().unwrap_or_default(),
+                name,
                 source,
-            })?;
-            info!(kind = %kind_of(*kind), namespace, name = ?created.metadata.name, "created");
-            index.record(*kind, &created.metadata);
-            let managed = created
-                .metadata
-                .managed_fields
-                .as_deref()
-                .unwrap_or_default();
-            if let (Some(fields), Some(name)) = (
-                managed_fields_for_apply(managed),
-                created.metadata.name.as_deref(),
-            ) {
-                // Best effort: without it a later apply cannot remove fields the POST set.
-                let body = json!({"metadata": {
-                    "managedFields": fields,
-                    "resourceVersion": created.metadata.resource_version,
-                }});
-                if let Err(e) = api
-                    .patch(name, &PatchParams::default(), &Patch::Merge(&body))
-                    .await
-                {
-                    warn!(kind = %kind_of(*kind), namespace, name, error = %e,
-                        "moving field ownership of the created object to server-side apply");
-                }
-            }
+            });
         }
         Write::Apply { kind, name, body } => {
             let api: Api<DynamicObject> =
@@ -183,16 +234,27 @@ pub async fn execute<T: ArgoKind>(
     let adds = plan.finalizers.as_ref().filter(|f| f.len() > current);
     let removes = plan.finalizers.as_ref().filter(|f| f.len() <= current);
     if let Some(f) = adds {
-        patch_finalizers(&api, meta, f).await?;
+        match patch_finalizers(&api, meta, f).await {
+            Err(Error::Api { source, .. }) if is_conflict(&source) => {
+                // The object changed since it was read: not a failure, look again soon.
+                debug!(
+                    kind = T::KIND,
+                    namespace, name, "finalizer patch conflicted; requeue"
+                );
+                return Ok(Action::requeue(REQUEUE_CONFLICT));
+            }
+            r => r?,
+        }
     }
-    for w in &plan.writes {
+    for (i, w) in plan.writes.iter().enumerate() {
         if let Err(e) = write(client, &namespace, w, index).await {
             // As upstream: the failure shows in `Deployed` (best effort), then back off.
             if let Some(status) = failed_write_status(
                 T::KIND,
                 previous,
                 plan.status.as_ref(),
-                w,
+                &plan.writes,
+                i,
                 &e.to_string(),
                 now,
             ) {
