@@ -11,6 +11,11 @@
 //! 1000), `BENCH_SERVER_LOG` (the server's `RUST_LOG`, default `info`, as deployed; its log
 //! goes to a file).
 
+// The server binary runs on mimalloc; the ceiling (in this process) gets the same allocator so
+// the comparison is allocator-neutral.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

