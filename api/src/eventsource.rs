@@ -158,6 +158,31 @@ pub struct EventSourceSpec {
     pub mns: BTreeMap<String, MNSEventSource>,
 }
 
+/// Spec keys of the kinds upstream runs on one active replica under leader election
+/// (`RecreateStrategyEventSources`); every other kind is rolling (active on all replicas).
+/// An EventSource may not mix the two classes.
+pub const RECREATE_KINDS: &[&str] = &[
+    "amqp",
+    "calendar",
+    "kafka",
+    "pubSub",
+    "azureEventsHub",
+    "azureServiceBus",
+    "nats",
+    "mqtt",
+    "minio",
+    "emitter",
+    "nsq",
+    "pulsar",
+    "redis",
+    "redisStream",
+    "resource",
+    "hdfs",
+    "file",
+    "sftp",
+    "generic",
+];
+
 impl EventSourceSpec {
     /// Every `(spec key, event name)` pair, e.g. `("webhook", "example")`, map by map in field
     /// order and by name within a map.

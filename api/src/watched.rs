@@ -84,12 +84,7 @@ impl<T: ArgoKind> Watched<T> {
             }
             None => return Err(format!("{} without metadata", T::KIND)),
         };
-        if let Some(m) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("managedFields");
-            if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
-                a.remove(LAST_APPLIED_ANNOTATION);
-            }
-        }
+        trim_json(&mut value);
         let object = gocompat::from_value::<T>(&value).map(|d| d.value);
         Ok(Watched { metadata, object })
     }
@@ -101,6 +96,17 @@ impl<T: ArgoKind> Watched<T> {
         Watched {
             metadata,
             object: Ok(object),
+        }
+    }
+}
+
+/// Drops `metadata.managedFields` and the last-applied annotation from an object's JSON, as
+/// [`Watched`] does for what it caches.
+pub fn trim_json(value: &mut Value) {
+    if let Some(m) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+        if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove(LAST_APPLIED_ANNOTATION);
         }
     }
 }

@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use argo_events_api::{BusConfig, EventBus, JetStreamBus, JetStreamConfig, SecretKeySelector};
+use argo_events_api::{
+    BusConfig, EventBus, JetStreamBus, JetStreamConfig, PersistenceStrategy, SecretKeySelector,
+};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
@@ -647,6 +649,41 @@ pub(super) fn value_env(name: &str, value: String) -> EnvVar {
     }
 }
 
+/// The volume claim template of a bus's data directory: `persistence`'s access mode (default
+/// `ReadWriteOnce`), storage class and size (default `default_size`), filesystem mode.
+pub(super) fn volume_claim_template(
+    name: String,
+    p: &PersistenceStrategy,
+    default_size: &str,
+) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(name),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec![
+                p.access_mode
+                    .clone()
+                    .unwrap_or_else(|| "ReadWriteOnce".to_owned()),
+            ]),
+            volume_mode: Some("Filesystem".to_owned()),
+            storage_class_name: p.storage_class_name.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    p.volume_size
+                        .clone()
+                        .unwrap_or_else(|| Quantity(default_size.to_owned())),
+                )])),
+                limits: None,
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
 /// StatefulSet `eventbus-<bus>-js` with containers `main`, `reloader` and `metrics`.
 pub fn jetstream_stateful_set(
     bus: &EventBus,
@@ -737,32 +774,7 @@ pub fn jetstream_stateful_set(
     ];
     let mut claims = None;
     if let Some(p) = &js.persistence {
-        claims = Some(vec![PersistentVolumeClaim {
-            metadata: ObjectMeta {
-                name: Some(pvc_name(bus)),
-                ..Default::default()
-            },
-            spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(vec![
-                    p.access_mode
-                        .clone()
-                        .unwrap_or_else(|| "ReadWriteOnce".to_owned()),
-                ]),
-                volume_mode: Some("Filesystem".to_owned()),
-                storage_class_name: p.storage_class_name.clone(),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([(
-                        "storage".to_owned(),
-                        p.volume_size
-                            .clone()
-                            .unwrap_or_else(|| Quantity("20Gi".to_owned())),
-                    )])),
-                    limits: None,
-                }),
-                ..Default::default()
-            }),
-            status: None,
-        }]);
+        claims = Some(vec![volume_claim_template(pvc_name(bus), p, "20Gi")]);
         main_mounts.push(mount(&pvc_name(bus), "/data/jetstream"));
     } else {
         volumes.push(Volume {

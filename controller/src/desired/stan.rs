@@ -17,9 +17,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapProjection, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
-    KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe,
-    ProjectedVolumeSource, ResourceRequirements, Secret, SecretProjection, Service, ServicePort,
-    ServiceSpec, Volume, VolumeProjection, VolumeResourceRequirements,
+    KeyToPath, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements,
+    Secret, SecretProjection, Service, ServicePort, ServiceSpec, Volume, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -28,7 +27,7 @@ use serde::Serialize;
 
 use super::eventbus::{
     StanGlobalConfig, event_bus_labels, field_env, meta, mount, name, namespace, random_string,
-    value_env,
+    value_env, volume_claim_template,
 };
 use super::{BuildError, add_hash, spec_hash};
 
@@ -484,32 +483,7 @@ pub fn stan_stateful_set(
     let mut stan_mounts = vec![mount("config-volume", "/etc/stan-config")];
     let mut claims = None;
     if let Some(p) = &n.persistence {
-        claims = Some(vec![PersistentVolumeClaim {
-            metadata: ObjectMeta {
-                name: Some(pvc_name(bus)),
-                ..Default::default()
-            },
-            spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(vec![
-                    p.access_mode
-                        .clone()
-                        .unwrap_or_else(|| "ReadWriteOnce".to_owned()),
-                ]),
-                volume_mode: Some("Filesystem".to_owned()),
-                storage_class_name: p.storage_class_name.clone(),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([(
-                        "storage".to_owned(),
-                        p.volume_size
-                            .clone()
-                            .unwrap_or_else(|| Quantity("10Gi".to_owned())),
-                    )])),
-                    limits: None,
-                }),
-                ..Default::default()
-            }),
-            status: None,
-        }]);
+        claims = Some(vec![volume_claim_template(pvc_name(bus), p, "10Gi")]);
         stan_mounts.push(mount(&pvc_name(bus), "/data/stan"));
     } else {
         volumes.push(Volume {

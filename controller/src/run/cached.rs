@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use argo_events_api::gocompat::DecodeError;
-use argo_events_api::watched::{ArgoKind, LAST_APPLIED_ANNOTATION, Watched};
+use argo_events_api::watched::{ArgoKind, Watched, trim_json};
 use argo_events_api::{EventSource, Sensor};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -54,12 +54,7 @@ pub struct Cached<T> {
 impl<T: BusUser> Cached<T> {
     /// Builds the entry from the object's JSON. Fails only when `metadata` is unreadable.
     pub fn from_json(mut value: Value) -> Result<Self, String> {
-        if let Some(m) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("managedFields");
-            if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
-                a.remove(LAST_APPLIED_ANNOTATION);
-            }
-        }
+        trim_json(&mut value);
         let watched = Watched::<T>::from_json(value.clone())?;
         if let Some(o) = value.as_object_mut() {
             o.remove("metadata");
@@ -136,6 +131,7 @@ impl<T: ArgoKind> Resource for Cached<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argo_events_api::watched::LAST_APPLIED_ANNOTATION;
     use serde_json::json;
 
     #[test]

@@ -38,29 +38,7 @@ pub const LEADER_ELECTION_RETRY_PERIOD: &str = "LEADER_ELECTION_RETRY_PERIOD";
 /// Env var naming this replica (set by the controller from the pod name).
 pub const POD_NAME: &str = "POD_NAME";
 
-/// Spec keys of the kinds upstream runs under leader election (`RecreateStrategyEventSources`);
-/// every other kind is rolling (active on all replicas).
-pub const RECREATE_KINDS: &[&str] = &[
-    "amqp",
-    "calendar",
-    "kafka",
-    "pubSub",
-    "azureEventsHub",
-    "azureServiceBus",
-    "nats",
-    "mqtt",
-    "minio",
-    "emitter",
-    "nsq",
-    "pulsar",
-    "redis",
-    "redisStream",
-    "resource",
-    "hdfs",
-    "file",
-    "sftp",
-    "generic",
-];
+pub use argo_events_api::eventsource::RECREATE_KINDS;
 
 /// Election durations (upstream's Kubernetes defaults 5 s / 2 s / 1 s, for both electors here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,29 +9,7 @@ use argo_events_api::{EventSource, EventSourceSpec};
 
 use super::{Errors, sources};
 
-/// Spec keys of the kinds upstream runs with the Recreate strategy under leader election
-/// (`RecreateStrategyEventSources`); every other kind is rolling-update.
-const RECREATE_KINDS: &[&str] = &[
-    "amqp",
-    "calendar",
-    "kafka",
-    "pubSub",
-    "azureEventsHub",
-    "azureServiceBus",
-    "nats",
-    "mqtt",
-    "minio",
-    "emitter",
-    "nsq",
-    "pulsar",
-    "redis",
-    "redisStream",
-    "resource",
-    "hdfs",
-    "file",
-    "sftp",
-    "generic",
-];
+use argo_events_api::eventsource::RECREATE_KINDS;
 
 pub(super) fn validate(es: &EventSource, errors: &mut Errors) {
     let spec = &es.spec;
