@@ -15,40 +15,7 @@ pub struct TimeWindow {
     stop_text: String,
 }
 
-/// Parses `HH:MM:SS` as Go's `time.Parse("15:04:05")`: 1–2 hour digits, exactly 2 minute and
-/// second digits, an optional fraction of a second.
-pub fn parse_clock(text: &str) -> Result<NaiveTime, String> {
-    let bad = || format!("{text:?} is not a time of day like 15:04:05");
-    let mut parts = text.splitn(3, ':');
-    let (h, m, s) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(m), Some(s)) => (h, m, s),
-        _ => return Err(bad()),
-    };
-    let (s, frac) = match s.split_once('.') {
-        Some((s, f)) if !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()) => (s, Some(f)),
-        Some(_) => return Err(bad()),
-        None => (s, None),
-    };
-    let digits = |v: &str, range: std::ops::RangeInclusive<usize>| {
-        range.contains(&v.len()) && v.chars().all(|c| c.is_ascii_digit())
-    };
-    if !digits(h, 1..=2) || !digits(m, 2..=2) || !digits(s, 2..=2) {
-        return Err(bad());
-    }
-    let parse = |v: &str| v.parse::<u32>().map_err(|_| bad());
-    let nanos = match frac {
-        Some(f) => {
-            let mut padded: String = f.chars().take(9).collect();
-            while padded.len() < 9 {
-                padded.push('0');
-            }
-            parse(&padded)?
-        }
-        None => 0,
-    };
-    NaiveTime::from_hms_nano_opt(parse(h)?, parse(m)?, parse(s)?, nanos)
-        .ok_or_else(|| format!("{text:?} is out of range"))
-}
+pub use argo_events_api::duration::parse_clock;
 
 /// Reads an IANA timezone name; empty means UTC.
 pub fn parse_timezone(name: &str) -> Result<Tz, String> {
