@@ -202,6 +202,21 @@ impl Review {
         }
     }
 
+    /// The objects an incoming Sensor refers to that `facts` lack and whose absence would be
+    /// an error ([`rules::incoming_absences`]); a server confirms them with live reads and
+    /// passes the answers to [`Review::answer_confirmed`].
+    pub fn absences(&self, facts: &Facts) -> Vec<rules::Absent> {
+        match &self.stage {
+            Stage::Validate(p) => match &p.decoded.value {
+                Object::Sensor(sensor) => {
+                    rules::incoming_absences(facts, incoming(&p.namespace, sensor))
+                }
+                _ => Vec::new(),
+            },
+            Stage::Decided(_) => Vec::new(),
+        }
+    }
+
     /// The AdmissionReview response. `decisions` are an authorizer's answers to
     /// [`Review::access_checks`] (same order); `None` evaluates RBAC statically over `facts`.
     pub fn answer(
@@ -210,9 +225,24 @@ impl Review {
         policies: &[Policy],
         decisions: Option<&[AccessDecision]>,
     ) -> Value {
+        self.answer_confirmed(facts, policies, decisions, &[])
+    }
+
+    /// [`Review::answer`], with live reads of [`Review::absences`]: an error about an object
+    /// that exists after all is dropped, one whose read failed is a warning
+    /// ([`rules::confirm_absences`]).
+    pub fn answer_confirmed(
+        self,
+        facts: &Facts,
+        policies: &[Policy],
+        decisions: Option<&[AccessDecision]>,
+        presence: &[(rules::Absent, rules::Presence)],
+    ) -> Value {
         let decision = match self.stage {
             Stage::Decided(d) => d,
-            Stage::Validate(p) => validate(&p, &self.operation, facts, policies, decisions),
+            Stage::Validate(p) => {
+                validate(&p, &self.operation, facts, policies, decisions, presence)
+            }
         };
         wrap(&self.uid, &decision)
     }
@@ -281,11 +311,14 @@ fn stage(request: &mut Value, operation: &str, mutate: bool) -> Stage {
         .get_mut("oldObject")
         .filter(|o| o.is_object())
         .map(Value::take);
-    if operation == "UPDATE"
+    if !mutate
+        && operation == "UPDATE"
         && let Some(old) = &old
         && generation(old) == generation(&object)
     {
         // Upstream: a change that does not bump the generation (metadata, status) is allowed.
+        // Validation only: mutating admission runs before the API server bumps the
+        // generation, so every UPDATE looks unchanged there and must still be defaulted.
         return Stage::Decided(Decision::allow());
     }
     let kind = match manifest::classify(&object) {
@@ -342,8 +375,9 @@ fn validate(
     facts: &Facts,
     policies: &[Policy],
     decisions: Option<&[AccessDecision]>,
+    presence: &[(rules::Absent, rules::Presence)],
 ) -> Decision {
-    let (mut errors, mut warnings) = findings(p, operation, facts, decisions);
+    let (mut errors, mut warnings) = findings(p, operation, facts, decisions, presence);
     for v in policy::evaluate(policies, &p.object, &p.namespace) {
         let line = format!("{}: {} [{}]", v.path, v.message, v.rule);
         match v.severity {
@@ -374,6 +408,7 @@ fn findings(
     operation: &str,
     facts: &Facts,
     decisions: Option<&[AccessDecision]>,
+    presence: &[(rules::Absent, rules::Presence)],
 ) -> (Vec<String>, Vec<String>) {
     let line = |path: &str, message: &str| format!("{path}: {message}");
     let namespace = p.namespace.as_str();
@@ -427,7 +462,7 @@ fn findings(
             .into_iter()
             .map(|FieldError { path, message }| line(&path, &message)),
     );
-    for issue in issues {
+    for issue in rules::confirm_absences(issues, presence) {
         match issue.severity {
             Severity::Error => errors.push(line(&issue.path, &issue.message)),
             Severity::Warning => warnings.push(line(&issue.path, &issue.message)),

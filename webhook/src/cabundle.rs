@@ -119,6 +119,48 @@ where
     Ok(true)
 }
 
+/// The CA bundle trusting both `new_ca` and `old_ca`: every certificate of `new_ca`, then those
+/// of `old_ca` it lacks (so connections to a replica still serving the old certificate keep
+/// working while the new one is rolled out).
+pub fn trust_bundle(new_ca: &str, old_ca: &str) -> String {
+    const END: &str = "-----END CERTIFICATE-----";
+    let blocks = |pem: &str| -> Vec<String> {
+        pem.split_inclusive(END)
+            .map(str::trim)
+            .filter(|b| b.ends_with(END))
+            .map(|b| format!("{b}\n"))
+            .collect()
+    };
+    let mut out = blocks(new_ca);
+    for b in blocks(old_ca) {
+        if !out.contains(&b) {
+            out.push(b);
+        }
+    }
+    out.concat()
+}
+
+/// Patches every target once (what differs only); `Ok` when each is patched or does not exist
+/// (nothing then trusts any certificate), else the first error.
+pub async fn patch_each_once(
+    client: &Client,
+    targets: &[Target],
+    ca_pem: &str,
+) -> anyhow::Result<()> {
+    let results =
+        futures::future::join_all(targets.iter().map(|t| patch_once(client, t, ca_pem))).await;
+    for (target, result) in targets.iter().zip(results) {
+        result.map_err(|e| {
+            e.context(format!(
+                "patching caBundle of {} {}",
+                target.kind.as_str(),
+                target.name
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// Patches every target, retrying each with backoff (1 s doubling to 30 s) until it exists and
 /// the patch succeeds; logs each outcome. Returns when all are patched.
 pub async fn patch_all(client: Client, targets: Vec<Target>, ca_pem: String) {

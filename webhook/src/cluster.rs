@@ -2,11 +2,13 @@
 //! watched once, and the rules read an indexed [`Facts`] rebuilt when the caches change (never
 //! a GET per review). Objects whose body does not decode are no facts.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use argo_events_api::watched::{ArgoKind, Watched};
 use argo_events_api::{EventBus, EventSource, Sensor};
+use argo_events_webhook::rules::{Absent, Presence};
 use argo_events_webhook::snapshot::{DEFAULT_NAMESPACE, Entry, Facts, Snapshot};
 use futures::{Stream, StreamExt as _};
 use kube::runtime::reflector::{self, Store};
@@ -171,35 +173,162 @@ pub fn reflectors(client: Client, changed: Arc<Notify>) -> (Stores, impl Future<
     (stores, run)
 }
 
-async fn drive<K>(
+/// What of a watched object the facts depend on: its identity, `metadata.generation` (the
+/// spec) and labels. A status-only update (the controller's) changes none of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    uid: Option<String>,
+    generation: Option<i64>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `object`.
+    pub fn of<K: kube::Resource>(object: &K) -> Self {
+        let meta = object.meta();
+        Fingerprint {
+            uid: meta.uid.clone(),
+            generation: meta.generation,
+            labels: meta.labels.clone().filter(|l| !l.is_empty()),
+        }
+    }
+}
+
+/// Which objects of one kind the facts were last built from, to tell watch events that change
+/// the facts from those that do not.
+#[derive(Debug, Default)]
+pub struct Observed {
+    known: HashMap<(Option<String>, Option<String>), Fingerprint>,
+    /// Built during a re-list, swapped in at its end.
+    relisting: HashMap<(Option<String>, Option<String>), Fingerprint>,
+}
+
+impl Observed {
+    /// Records `event`; whether the facts must be rebuilt: an object added, deleted, or with a
+    /// new generation, labels or identity; the end of a (re-)list.
+    pub fn changes_facts<K: kube::Resource>(&mut self, event: &watcher::Event<K>) -> bool {
+        let key = |o: &K| (o.meta().namespace.clone(), o.meta().name.clone());
+        match event {
+            watcher::Event::Apply(o) => {
+                let print = Fingerprint::of(o);
+                self.known.insert(key(o), print.clone()) != Some(print)
+            }
+            watcher::Event::Delete(o) => {
+                self.known.remove(&key(o));
+                true
+            }
+            watcher::Event::Init => {
+                self.relisting.clear();
+                false
+            }
+            watcher::Event::InitApply(o) => {
+                self.relisting.insert(key(o), Fingerprint::of(o));
+                false
+            }
+            watcher::Event::InitDone => {
+                self.known = std::mem::take(&mut self.relisting);
+                true
+            }
+        }
+    }
+}
+
+async fn drive<K: kube::Resource>(
     kind: &'static str,
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
     changed: Arc<Notify>,
 ) {
     let stream = stream.default_backoff();
     futures::pin_mut!(stream);
+    let mut observed = Observed::default();
     while let Some(event) = stream.next().await {
         match event {
-            Ok(_) => changed.notify_one(),
+            Ok(event) => {
+                if observed.changes_facts(&event) {
+                    changed.notify_one();
+                }
+            }
             Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with backoff"),
         }
     }
 }
 
-/// Rebuilds `cell` from `stores` after each change (debounced by [`REBUILD_DEBOUNCE`]); never
-/// returns.
+/// Rebuilds `cell` from `stores` after each change (debounced by [`REBUILD_DEBOUNCE`]) on a
+/// blocking thread, off the reactor that serves reviews; never returns.
 pub async fn keep_facts(stores: Stores, cell: Arc<FactsCell>, changed: Arc<Notify>) {
     loop {
         changed.notified().await;
         tokio::time::sleep(REBUILD_DEBOUNCE).await;
-        let snap = stores.snapshot();
+        let from = stores.clone();
+        let facts = match tokio::task::spawn_blocking(move || Facts::new(from.snapshot())).await {
+            Ok(facts) => facts,
+            Err(e) => {
+                tracing::error!(error = %e, "rebuilding the cluster facts failed; keeping the previous ones");
+                continue;
+            }
+        };
+        let snap = facts.snapshot();
         tracing::debug!(
             event_buses = snap.event_buses.len(),
             event_sources = snap.event_sources.len(),
             sensors = snap.sensors.len(),
             "rebuilt the cluster facts"
         );
-        cell.set(Facts::new(snap));
+        cell.set(facts);
+    }
+}
+
+/// How long a live read confirming an absence may take before it counts as failed.
+pub const LIVE_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Live reads (one GET each) confirming that objects the caches lack are really absent, since
+/// the caches lag: `kubectl apply -f dir/` may create an EventSource and its Sensor together.
+#[derive(Clone)]
+pub struct LiveReader {
+    client: Client,
+    timeout: Duration,
+}
+
+impl LiveReader {
+    /// A reader giving each GET `timeout`.
+    pub fn new(client: Client, timeout: Duration) -> Self {
+        LiveReader { client, timeout }
+    }
+
+    /// What the API server says about each object, concurrently, in order.
+    pub async fn confirm(&self, absent: &[Absent]) -> Vec<(Absent, Presence)> {
+        futures::future::join_all(absent.iter().map(|a| async move {
+            let presence = match a.kind {
+                "EventSource" => self.read::<EventSource>(a).await,
+                "EventBus" => self.read::<EventBus>(a).await,
+                other => Presence::Unknown(format!("cannot read a {other}")),
+            };
+            (a.clone(), presence)
+        }))
+        .await
+    }
+
+    async fn read<T: ArgoKind>(&self, a: &Absent) -> Presence {
+        let api = Api::<Watched<T>>::namespaced(self.client.clone(), &a.namespace);
+        let presence = match tokio::time::timeout(self.timeout, api.get_opt(&a.name)).await {
+            Ok(Ok(Some(_))) => Presence::Exists,
+            Ok(Ok(None)) => Presence::Missing,
+            // A 404 without the NotFound reason (kube's `get_opt` wants the reason) is absent too.
+            Ok(Err(kube::Error::Api(status))) if status.code == 404 => Presence::Missing,
+            Ok(Err(e)) => Presence::Unknown(format!(
+                "reading {} {}/{}: {e}",
+                a.kind, a.namespace, a.name
+            )),
+            Err(_) => Presence::Unknown(format!(
+                "reading {} {}/{}: no answer within {} ms",
+                a.kind,
+                a.namespace,
+                a.name,
+                self.timeout.as_millis()
+            )),
+        };
+        tracing::debug!(kind = a.kind, namespace = %a.namespace, name = %a.name, ?presence, "confirmed an absence from the cache");
+        presence
     }
 }
 

@@ -33,6 +33,89 @@ pub struct Issue {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// For an error that rests only on an object's absence from the facts: that object. A
+    /// cluster's facts come from a watch cache that lags, so the server confirms the absence
+    /// with a live read before denying ([`confirm_absences`]).
+    pub absent: Option<Absent>,
+}
+
+/// An object looked up by the rules and not found among the facts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Absent {
+    /// `EventSource` or `EventBus`.
+    pub kind: &'static str,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// What a live read of an [`Absent`] object found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// It does not exist: the error stands.
+    Missing,
+    /// It exists (the facts lag): no finding.
+    Exists,
+    /// The read failed or timed out: the error becomes a warning.
+    Unknown(String),
+}
+
+/// The objects whose absence the errors in `issues` rest on, each once.
+pub fn absences(issues: &[Issue]) -> Vec<Absent> {
+    let mut out: Vec<Absent> = Vec::new();
+    for a in issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error)
+        .filter_map(|i| i.absent.as_ref())
+    {
+        if !out.contains(a) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// `issues` after live reads of the objects they say are absent: an error about an object that
+/// [`Presence::Exists`] is dropped, one whose read failed becomes a warning saying so; errors
+/// without an answer in `presence` (lint, `--snapshot`) stay as they are.
+pub fn confirm_absences(issues: Vec<Issue>, presence: &[(Absent, Presence)]) -> Vec<Issue> {
+    if presence.is_empty() {
+        return issues;
+    }
+    let mut out = Vec::with_capacity(issues.len());
+    for mut i in issues {
+        let answer = i
+            .absent
+            .as_ref()
+            .filter(|_| i.severity == Severity::Error)
+            .and_then(|a| presence.iter().find(|(p, _)| p == a))
+            .map(|(_, p)| p);
+        match answer {
+            Some(Presence::Exists) => continue,
+            Some(Presence::Unknown(error)) => {
+                i.severity = Severity::Warning;
+                i.message = format!(
+                    "{} (the cluster cache lags and a live read to confirm it failed: {error}; not denied for that)",
+                    i.message
+                );
+            }
+            Some(Presence::Missing) | None => {}
+        }
+        out.push(i);
+    }
+    out
+}
+
+/// The reference and EventBus errors about an incoming Sensor that rest on an object's absence
+/// from `facts` (what a server confirms with live reads before answering).
+pub fn incoming_absences(facts: &Facts, s: Obj<'_, Sensor>) -> Vec<Absent> {
+    let mut issues = sensor_reference_issues(s, facts.event_sources_in(s.namespace));
+    issues.extend(sensor_event_bus_issues(
+        s,
+        facts.event_buses_in(s.namespace),
+    ));
+    absences(&issues)
 }
 
 /// Every issue of every rule over `snap`, in rule order.
@@ -168,6 +251,7 @@ fn issue(
         rule,
         path,
         message,
+        absent: None,
     }
 }
 
@@ -384,18 +468,25 @@ fn sensor_reference_issues(s: Obj<'_, Sensor>, sources: &[Arc<Entry<EventSource>
                     ));
                 } else {
                     let all: Vec<&str> = sources.iter().map(|es| es.name.as_str()).collect();
-                    out.push(issue(
-                        s.doc,
-                        Severity::Error,
-                        rule::REFERENCE,
-                        path,
-                        format!(
-                            "no EventSource {:?}; EventSources in {}: {}",
-                            dep.event_source_name,
-                            s.namespace,
-                            all.join(", ")
-                        ),
-                    ));
+                    out.push(Issue {
+                        absent: Some(Absent {
+                            kind: "EventSource",
+                            namespace: s.namespace.to_owned(),
+                            name: dep.event_source_name.clone(),
+                        }),
+                        ..issue(
+                            s.doc,
+                            Severity::Error,
+                            rule::REFERENCE,
+                            path,
+                            format!(
+                                "no EventSource {:?}; EventSources in {}: {}",
+                                dep.event_source_name,
+                                s.namespace,
+                                all.join(", ")
+                            ),
+                        )
+                    });
                 }
             }
         }
@@ -420,17 +511,24 @@ fn sensor_event_bus_issues(s: Obj<'_, Sensor>, buses: &[Arc<Entry<EventBus>>]) -
         return Vec::new();
     }
     let names: Vec<&str> = buses.iter().map(|b| b.name.as_str()).collect();
-    vec![issue(
-        s.doc,
-        Severity::Error,
-        rule::EVENT_BUS,
-        "spec.eventBusName".into(),
-        format!(
-            "no EventBus {name:?} in {}; EventBuses there: {}",
-            s.namespace,
-            names.join(", ")
-        ),
-    )]
+    vec![Issue {
+        absent: Some(Absent {
+            kind: "EventBus",
+            namespace: s.namespace.to_owned(),
+            name: name.to_owned(),
+        }),
+        ..issue(
+            s.doc,
+            Severity::Error,
+            rule::EVENT_BUS,
+            "spec.eventBusName".into(),
+            format!(
+                "no EventBus {name:?} in {}; EventBuses there: {}",
+                s.namespace,
+                names.join(", ")
+            ),
+        )
+    }]
 }
 
 /// Rule [`rule::PITFALL`]: accepted, but not what the author meant.

@@ -1,8 +1,9 @@
 //! The `rbac` rule in a cluster: each access an incoming Sensor's triggers need
 //! ([`argo_events_webhook::rules::sensor_access_checks`], the same checks the static evaluator
 //! of `lint` makes) is asked of the API server as a SubjectAccessReview
-//! (`authorization.k8s.io/v1`) for the Sensor's ServiceAccount. Answers are cached briefly; a
-//! review that fails (API error, timeout) is reported as such and never denies.
+//! (`authorization.k8s.io/v1`) for the Sensor's ServiceAccount. Allowed answers are cached for
+//! the configured TTL, denials for at most [`DENIED_TTL`]; a review that fails (API error,
+//! timeout) is reported as such, never cached and never denies.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,16 +35,23 @@ impl Key {
             group: check.access.group.clone(),
             resource: check.access.resource.clone(),
             name: check.access.resource_name().map(str::to_owned),
-            namespace: check.namespace.clone(),
+            namespace: check.target_namespace.clone(),
         }
     }
 }
 
-/// Answers of the API server, kept for `ttl`, at most `capacity` of them.
+/// How long a denial is reused at most: a missing binding is often created right after the
+/// Sensor (`kubectl apply -f dir/`), so a denial must not outlive it for long.
+pub const DENIED_TTL: Duration = Duration::from_secs(5);
+
+/// Answers of the API server: allowed ones kept for `ttl`, denials for `denied_ttl`, at most
+/// `capacity` of them. Failures are never kept.
 #[derive(Debug)]
 struct Cache {
     ttl: Duration,
+    denied_ttl: Duration,
     capacity: usize,
+    /// The answer and when it expires.
     entries: HashMap<Key, (AccessDecision, Instant)>,
 }
 
@@ -51,30 +59,33 @@ impl Cache {
     fn get(&self, key: &Key, now: Instant) -> Option<AccessDecision> {
         self.entries
             .get(key)
-            .filter(|(_, at)| now.duration_since(*at) < self.ttl)
+            .filter(|(_, expires)| now < *expires)
             .map(|(d, _)| d.clone())
     }
 
     fn insert(&mut self, key: Key, decision: AccessDecision, now: Instant) {
-        if self.capacity == 0 {
+        let ttl = match decision {
+            AccessDecision::Allowed => self.ttl,
+            AccessDecision::Denied => self.denied_ttl.min(self.ttl),
+            AccessDecision::Failed(_) => return,
+        };
+        if self.capacity == 0 || ttl.is_zero() {
             return;
         }
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
-            let ttl = self.ttl;
-            self.entries
-                .retain(|_, (_, at)| now.duration_since(*at) < ttl);
+            self.entries.retain(|_, (_, expires)| now < *expires);
             if self.entries.len() >= self.capacity {
-                let oldest = self
+                let soonest = self
                     .entries
                     .iter()
-                    .min_by_key(|(_, (_, at))| *at)
+                    .min_by_key(|(_, (_, expires))| *expires)
                     .map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    self.entries.remove(&oldest);
+                if let Some(soonest) = soonest {
+                    self.entries.remove(&soonest);
                 }
             }
         }
-        self.entries.insert(key, (decision, now));
+        self.entries.insert(key, (decision, now + ttl));
     }
 }
 
@@ -86,27 +97,45 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    /// An authorizer caching answers for `ttl` (at most `capacity` of them) and giving each
-    /// review `timeout`.
+    /// An authorizer caching allowed answers for `ttl` and denials for at most
+    /// [`DENIED_TTL`] (at most `capacity` answers) and giving each review `timeout`.
     pub fn new(client: Client, ttl: Duration, capacity: usize, timeout: Duration) -> Self {
         Authorizer {
             api: Api::all(client),
             timeout,
             cache: Mutex::new(Cache {
                 ttl,
+                denied_ttl: DENIED_TTL,
                 capacity,
                 entries: HashMap::new(),
             }),
         }
     }
 
-    /// The answers to `checks`, in order; the uncached ones asked concurrently.
+    /// The answers to `checks`, in order; identical questions asked once, the uncached ones
+    /// concurrently.
     pub async fn decide(&self, checks: &[AccessCheck]) -> Vec<AccessDecision> {
-        futures::future::join_all(checks.iter().map(|c| self.decide_one(c))).await
+        let mut unique: Vec<(Key, &AccessCheck)> = Vec::with_capacity(checks.len());
+        let slots: Vec<usize> = checks
+            .iter()
+            .map(|check| {
+                let key = Key::of(check);
+                match unique.iter().position(|(k, _)| *k == key) {
+                    Some(slot) => slot,
+                    None => {
+                        unique.push((key, check));
+                        unique.len() - 1
+                    }
+                }
+            })
+            .collect();
+        let answers =
+            futures::future::join_all(unique.into_iter().map(|(key, c)| self.decide_one(key, c)))
+                .await;
+        slots.into_iter().map(|i| answers[i].clone()).collect()
     }
 
-    async fn decide_one(&self, check: &AccessCheck) -> AccessDecision {
-        let key = Key::of(check);
+    async fn decide_one(&self, key: Key, check: &AccessCheck) -> AccessDecision {
         if let Some(hit) = self.with_cache(|c| c.get(&key, Instant::now())) {
             return hit;
         }
@@ -160,7 +189,7 @@ pub fn access_review(check: &AccessCheck) -> SubjectAccessReview {
                 group: Some(check.access.group.clone()),
                 resource: Some(check.access.resource.clone()),
                 name: check.access.resource_name().map(str::to_owned),
-                namespace: Some(check.namespace.clone()),
+                namespace: Some(check.target_namespace.clone()),
                 ..ResourceAttributes::default()
             }),
             ..SubjectAccessReviewSpec::default()
@@ -169,20 +198,18 @@ pub fn access_review(check: &AccessCheck) -> SubjectAccessReview {
     }
 }
 
-/// The decision a SubjectAccessReview status gives: allowed; not allowed with an evaluation
-/// error and no explicit denial is a failure (the authorizer could not decide); else denied.
+/// The decision a SubjectAccessReview status gives: allowed, else denied. An
+/// `evaluationError` does not make it a failure: the RBAC authorizer sets one on ordinary
+/// denials (a binding pointing at a missing Role), so only transport and API errors and
+/// timeouts (see [`Authorizer::decide`]) are failures.
 pub fn decision_of(status: Option<&SubjectAccessReviewStatus>) -> AccessDecision {
     let Some(status) = status else {
         return AccessDecision::Failed("the SubjectAccessReview came back without a status".into());
     };
     if status.allowed {
-        return AccessDecision::Allowed;
-    }
-    match status.evaluation_error.as_deref() {
-        Some(error) if !error.is_empty() && status.denied != Some(true) => {
-            AccessDecision::Failed(format!("evaluation error: {error}"))
-        }
-        _ => AccessDecision::Denied,
+        AccessDecision::Allowed
+    } else {
+        AccessDecision::Denied
     }
 }
 

@@ -128,13 +128,10 @@ pub struct ServeOpts {
     service_name: String,
     /// With --cert-secret: seconds between re-reads of the Secret (renewal, or another
     /// replica's renewal, is then served).
-    #[arg(
-        long,
-        env = "WEBHOOK_CERT_SECRET_CHECK_INTERVAL",
-        default_value_t = 3600
-    )]
+    #[arg(long, env = "WEBHOOK_CERT_SECRET_CHECK_INTERVAL", default_value_t = 60)]
     cert_secret_check_interval: u64,
-    /// Seconds a SubjectAccessReview answer is reused (without --snapshot).
+    /// Seconds an allowing SubjectAccessReview answer is reused (without --snapshot); a denial
+    /// is reused for at most 5 s.
     #[arg(long, env = "WEBHOOK_SAR_CACHE_TTL", default_value_t = 30)]
     sar_cache_ttl: u64,
     /// Most SubjectAccessReview answers kept (without --snapshot).
@@ -149,9 +146,14 @@ pub struct ServeOpts {
     /// bundle. A bundle that does not load stops the server.
     #[arg(long, env = "WEBHOOK_POLICIES", value_name = "DIR")]
     policies: Option<PathBuf>,
-    /// Largest request body accepted, in bytes (413 above).
-    #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 3 * 1024 * 1024)]
+    /// Largest request body accepted, in bytes (413 above). An UPDATE review carries both
+    /// the object and the old object.
+    #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 8 * 1024 * 1024)]
     body_limit: usize,
+    /// Most reviews handled at once; more wait (within the request timeout) before their body
+    /// is read, so memory stays bounded by about this many bodies.
+    #[arg(long, env = "WEBHOOK_MAX_CONCURRENT_REVIEWS", default_value_t = 256)]
+    max_concurrent_reviews: usize,
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "WEBHOOK_REQUEST_TIMEOUT", default_value_t = 10)]
     request_timeout: u64,
@@ -210,6 +212,7 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
     let facts = Arc::new(FactsCell::default());
     let mut authorizer = None;
+    let mut live = None;
     match (snapshot, &client) {
         (Some(snapshot), _) => {
             facts.set(Facts::new(snapshot));
@@ -222,6 +225,10 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
                 opts.sar_cache_size,
                 Duration::from_millis(opts.sar_timeout_ms.max(1)),
             )));
+            live = Some(cluster::LiveReader::new(
+                client.clone(),
+                cluster::LIVE_READ_TIMEOUT,
+            ));
             let changed = Arc::new(tokio::sync::Notify::new());
             let (stores, run) = cluster::reflectors(client.clone(), changed.clone());
             tokio::spawn(run);
@@ -263,12 +270,19 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
     let state = AppState {
         facts,
         authorizer,
+        live,
         policies: Arc::new(policies),
         metrics: metrics.clone(),
         body_limit: opts.body_limit,
         log_denials: opts.log_denials,
     };
-    let app = admission_router(state, opts.request_timeout);
+    let app = admission_router(
+        state,
+        opts.request_timeout,
+        Arc::new(tokio::sync::Semaphore::new(
+            opts.max_concurrent_reviews.max(1),
+        )),
+    );
     let listener = TcpListener::bind(opts.addr)
         .await
         .with_context(|| format!("binding the admission address {}", opts.addr))?;
@@ -336,9 +350,8 @@ async fn shared_certificate(
     })
 }
 
-/// Re-reads the shared Secret every `interval` (renewing it when due); serves and patches
-/// into caBundle what changed. A Secret that cannot be used leaves the current certificate
-/// in use.
+/// Re-reads the shared Secret every `interval` ([`refresh_once`]). A Secret that cannot be used
+/// leaves the current certificate in use.
 async fn refresh_from_secret(
     tls: Arc<TlsState>,
     mut shared: SharedCert,
@@ -346,43 +359,75 @@ async fn refresh_from_secret(
     targets: Vec<Target>,
     interval: Duration,
 ) {
-    let id = format!("{}/{}", shared.namespace, shared.name);
+    let mut trusted = shared.material.ca_pem.clone();
     loop {
         tokio::time::sleep(interval).await;
-        let material = match certsecret::ensure(
-            &shared.api,
-            &shared.namespace,
-            &shared.name,
-            &shared.dns_names,
-            certsecret::unix_now,
-        )
-        .await
-        {
-            Ok(material) if material == shared.material => continue,
-            Ok(material) => material,
-            Err(e) => {
-                tracing::warn!(secret = %id, error = %format!("{e:#}"), "cannot refresh the shared certificate; keeping the current one");
-                continue;
-            }
-        };
-        match material_config(&material) {
-            Ok(config) => {
-                tls.replace(config);
-                tracing::info!(secret = %id, "serving the certificate the Secret now holds");
-                if !targets.is_empty() {
-                    tokio::spawn(cabundle::patch_all(
-                        client.clone(),
-                        targets.clone(),
-                        material.ca_pem.clone(),
-                    ));
-                }
-                shared.material = material;
-            }
-            Err(e) => {
-                tracing::warn!(secret = %id, error = %format!("{e:#}"), "the Secret's certificate does not load; keeping the current one");
-            }
-        }
+        refresh_once(&tls, &mut shared, &mut trusted, &client, &targets).await;
     }
+}
+
+/// What one refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refreshed {
+    /// The Secret holds what is served; caBundle was re-checked (and patched if it differed).
+    Unchanged,
+    /// The new certificate is trusted by caBundle and now served.
+    Switched,
+    /// Nothing changed: the Secret could not be read, its certificate does not load, or
+    /// caBundle could not be made to trust it (the old certificate is still served).
+    Kept,
+}
+
+/// One refresh: re-reads the Secret (renewing it when due). Unchanged: re-checks caBundle of
+/// every target against `trusted`, so a recreated webhook configuration heals. Changed: first
+/// patches caBundle with the new and old CAs, and only once that succeeded serves the new
+/// certificate; until then the API server could not verify it.
+async fn refresh_once(
+    tls: &TlsState,
+    shared: &mut SharedCert,
+    trusted: &mut String,
+    client: &kube::Client,
+    targets: &[Target],
+) -> Refreshed {
+    let id = format!("{}/{}", shared.namespace, shared.name);
+    let material = match certsecret::ensure(
+        &shared.api,
+        &shared.namespace,
+        &shared.name,
+        &shared.dns_names,
+        certsecret::unix_now,
+    )
+    .await
+    {
+        Ok(material) => material,
+        Err(e) => {
+            tracing::warn!(secret = %id, error = %format!("{e:#}"), "cannot refresh the shared certificate; keeping the current one");
+            return Refreshed::Kept;
+        }
+    };
+    if material == shared.material {
+        if let Err(e) = cabundle::patch_each_once(client, targets, trusted).await {
+            tracing::warn!(secret = %id, error = %format!("{e:#}"), "cannot re-check caBundle; retrying at the next refresh");
+        }
+        return Refreshed::Unchanged;
+    }
+    let config = match material_config(&material) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::warn!(secret = %id, error = %format!("{e:#}"), "the Secret's certificate does not load; keeping the current one");
+            return Refreshed::Kept;
+        }
+    };
+    let bundle = cabundle::trust_bundle(&material.ca_pem, &shared.material.ca_pem);
+    if let Err(e) = cabundle::patch_each_once(client, targets, &bundle).await {
+        tracing::warn!(secret = %id, error = %format!("{e:#}"), "caBundle does not trust the new certificate yet; keeping the current one until the next refresh");
+        return Refreshed::Kept;
+    }
+    tls.replace(config);
+    tracing::info!(secret = %id, "serving the certificate the Secret now holds");
+    shared.material = material;
+    *trusted = bundle;
+    Refreshed::Switched
 }
 
 /// The TLS configuration serving `material`.
@@ -587,6 +632,9 @@ struct AppState {
     facts: Arc<FactsCell>,
     /// SubjectAccessReviews for RBAC (cluster mode); `None`: static RBAC over the facts.
     authorizer: Option<Arc<Authorizer>>,
+    /// Live reads confirming an absence from the caches before it denies (cluster mode);
+    /// `None`: the facts are the whole truth (`--snapshot`).
+    live: Option<cluster::LiveReader>,
     policies: Arc<Vec<Policy>>,
     metrics: Arc<Metrics>,
     body_limit: usize,
@@ -594,8 +642,13 @@ struct AppState {
     log_denials: bool,
 }
 
-/// The admission routes, with the body limit and request timeout.
-fn admission_router(state: AppState, timeout_secs: u64) -> Router {
+/// The admission routes, with the body limit, the concurrency limit (`reviews`: one permit per
+/// review in progress) and the request timeout (which covers waiting for a permit).
+fn admission_router(
+    state: AppState,
+    timeout_secs: u64,
+    reviews: Arc<tokio::sync::Semaphore>,
+) -> Router {
     let timeout = Duration::from_secs(timeout_secs.max(1));
     Router::new()
         .route(
@@ -608,6 +661,16 @@ fn admission_router(state: AppState, timeout_secs: u64) -> Router {
         )
         // The limit is enforced by `read_body`, which drains what it does not keep.
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let reviews = reviews.clone();
+            async move {
+                match reviews.acquire_owned().await {
+                    Ok(_permit) => next.run(req).await,
+                    Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned())
+                        .into_response(),
+                }
+            }
+        }))
         .layer(middleware::from_fn(
             move |req: Request, next: Next| async move {
                 match tokio::time::timeout(timeout, next.run(req)).await {
@@ -676,7 +739,19 @@ async fn admit(
     let kind = kind_label(parsed.kind());
     let operation = operation_label(parsed.operation());
     let facts = state.facts.get();
-    let response = parsed.answer(&facts, &state.policies, decisions.as_deref());
+    let presence = match &state.live {
+        Some(live) => {
+            let absent = parsed.absences(&facts);
+            if absent.is_empty() {
+                Vec::new()
+            } else {
+                live.confirm(&absent).await
+            }
+        }
+        None => Vec::new(),
+    };
+    let response =
+        parsed.answer_confirmed(&facts, &state.policies, decisions.as_deref(), &presence);
     let allowed = response
         .pointer("/response/allowed")
         .and_then(serde_json::Value::as_bool)
@@ -854,3 +929,6 @@ fn admin_router(metrics: Arc<Metrics>, ready: Arc<AtomicBool>) -> Router {
             }),
         )
 }
+
+#[cfg(test)]
+mod tests;

@@ -291,6 +291,11 @@ async fn admission_over_tls() {
     .await
     .unwrap();
     assert_eq!(r.status(), 413);
+    // 5 MiB (an UPDATE carries object and oldObject) is within the default 8 MiB.
+    let mut big = vec![b' '; 5 * 1024 * 1024];
+    big.extend(json_body(&review("CREATE", sensor("github"))));
+    let r = post("/validate", big, "application/json").await.unwrap();
+    assert_eq!(r.status(), 200);
     // Only POST.
     let r = client.get(server.url("/validate")).send().await.unwrap();
     assert_eq!(r.status(), 405);
@@ -311,10 +316,10 @@ async fn admission_over_tls() {
         .await
         .unwrap();
     for line in [
-        "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"CREATE\",allowed=\"true\"} 2",
+        "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"CREATE\",allowed=\"true\"} 3",
         "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"CREATE\",allowed=\"false\"} 1",
         "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"DELETE\",allowed=\"true\"} 1",
-        "argo_events_webhook_review_duration_seconds_count 6",
+        "argo_events_webhook_review_duration_seconds_count 7",
     ] {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
@@ -502,11 +507,55 @@ fn the_install_manifests_parse_and_match_the_server() {
         assert_eq!(rules[0].api_groups.as_deref().unwrap(), ["argoproj.io"]);
         assert_eq!(rules[0].api_versions.as_deref().unwrap(), ["v1alpha1"]);
         let conditions = conditions.as_ref().unwrap();
-        assert!(conditions[0].expression.contains("kube-system"), "{path}");
+        assert_eq!(
+            conditions[0].expression, "request.namespace != 'kube-system'",
+            "{path}"
+        );
+        // Finalizer removal is an UPDATE: objects being deleted never reach either webhook.
+        assert_eq!(
+            conditions[1].expression, "!has(object.metadata.deletionTimestamp)",
+            "{path}"
+        );
         let service = client.service.as_ref().unwrap();
         assert_eq!(service.path.as_deref(), Some(path));
         assert_eq!(service.name, "events-webhook");
     }
+
+    // Only the validating webhook skips UPDATEs keeping the generation (the mutating one runs
+    // before the API server bumps it).
+    let names = |c: &Option<Vec<k8s_openapi::api::admissionregistration::v1::MatchCondition>>| {
+        c.iter()
+            .flatten()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&v.match_conditions),
+        [
+            "exclude-kube-system",
+            "exclude-objects-being-deleted",
+            "exclude-updates-keeping-the-generation"
+        ]
+    );
+    assert_eq!(
+        names(&m.match_conditions),
+        ["exclude-kube-system", "exclude-objects-being-deleted"]
+    );
+    let generation = &v.match_conditions.as_ref().unwrap()[2].expression;
+    assert!(
+        generation.starts_with("request.operation != 'UPDATE' || ")
+            && generation.ends_with("object.metadata.generation != oldObject.metadata.generation"),
+        "{generation}"
+    );
+    assert!(
+        !std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../manifests/webhook/webhook-configurations.yaml")
+        )
+        .unwrap()
+        .contains("finalizer removal never depend"),
+        "the comment must not claim finalizer removal bypasses the webhook"
+    );
 
     let deployment: Deployment = serde_json::from_value(of_kind("Deployment").remove(0)).unwrap();
     let spec = deployment.spec.unwrap();
@@ -865,7 +914,8 @@ impl FakeCluster {
                             "metadata": {"name": "github", "namespace": NS, "resourceVersion": "2"},
                             "spec": {"webhook": {"push": {"port": "12000", "endpoint": "/push", "method": "POST"}}}}]),
                         "sensors" => json!([]),
-                        _ => return answer(404, json!({"kind": "Status", "code": 404})),
+                        _ => return answer(404, json!({"kind": "Status", "apiVersion": "v1",
+                            "status": "Failure", "reason": "NotFound", "code": 404})),
                     };
                     let kind = match plural {
                         "eventbus" => "EventBus",
@@ -1327,7 +1377,17 @@ async fn replicas_share_the_certificate_through_a_secret() {
         secret["metadata"]["resourceVersion"] = json!("renewed");
     }
     let new_der = rustls::pki_types::CertificateDer::from_pem_slice(new_cert.as_bytes()).unwrap();
-    let new_bundle = base64::engine::general_purpose::STANDARD.encode(&new_cert);
+    // The patched caBundle trusts the new CA first and still the old one (a replica that has
+    // not switched yet keeps being trusted); it is patched before the new one is served.
+    let trusts_both = |bundle: Option<&Value>| {
+        bundle
+            .and_then(Value::as_str)
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|b| {
+                b.starts_with(new_cert.trim()) && b.contains(String::from_utf8_lossy(&ca).trim())
+            })
+    };
     for (server, _) in &mut servers {
         server.ca = new_cert.clone().into_bytes();
     }
@@ -1347,9 +1407,7 @@ async fn replicas_share_the_certificate_through_a_secret() {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, _, body)| {
-                body.pointer("/webhooks/0/clientConfig/caBundle") == Some(&json!(new_bundle))
-            })
+            .filter(|(_, _, body)| trusts_both(body.pointer("/webhooks/0/clientConfig/caBundle")))
             .count();
         if all && patched >= 2 * servers.len() {
             break;

@@ -580,3 +580,26 @@ fn policies_deny_or_warn_on_the_incoming_object() {
     );
     assert!(allowed);
 }
+
+#[test]
+fn mutation_defaults_updates_whose_generation_is_not_bumped_yet() {
+    // Mutating admission runs before the API server bumps metadata.generation, so an UPDATE
+    // arrives with the old generation; it must still be defaulted.
+    let snap = Snapshot::default();
+    let old = sensor("github");
+    let mut new = sensor("github");
+    new["spec"]["dependencies"][0]["eventName"] = json!("pull");
+    let resp = review(&request("UPDATE", new, Some(old)), &snap, true);
+    assert!(outcome(&resp).0, "{resp}");
+    let patch = decoded_patch(&resp).expect("an UPDATE is defaulted");
+    assert!(patch.to_string().contains("eventBusName"), "{patch}");
+    // Validation keeps the shortcut: an unchanged generation is allowed without checks.
+    let mut broken = sensor("missing");
+    broken["spec"]["eventBusName"] = json!("nope");
+    let resp = review(
+        &request("UPDATE", broken.clone(), Some(broken)),
+        &Snapshot::default(),
+        false,
+    );
+    assert_eq!(outcome(&resp), (true, None, vec![]));
+}

@@ -160,3 +160,157 @@ fn undecodable_objects_are_no_facts() {
     assert_eq!(snap.sensors[0].namespace, DEFAULT_NAMESPACE);
     assert_ne!(snap.event_sources[0].doc, snap.sensors[0].doc);
 }
+
+/// Cache facts: the EventBus `default` and the EventSource `github` in argo-events.
+fn cached_facts() -> Facts {
+    let bus: Watched<EventBus> = serde_json::from_value(json!({
+        "metadata": {"name": "default", "namespace": NS},
+        "spec": {"jetstream": {"version": "latest"}}}))
+    .unwrap();
+    let source: Watched<EventSource> = serde_json::from_value(json!({
+        "metadata": {"name": "github", "namespace": NS},
+        "spec": {"webhook": {"push": {"port": "12000", "endpoint": "/push", "method": "POST"}}}}))
+    .unwrap();
+    Facts::new(snapshot_of([&bus], [&source], []))
+}
+
+/// The lagging cache lacks the near-miss EventSource `github2` and the EventBus `fast`: one
+/// live GET each decides. Found: no finding; absent: the error; failed: a warning.
+#[tokio::test]
+async fn absences_from_the_cache_are_confirmed_with_a_live_read() {
+    let facts = cached_facts();
+    let mut review = sensor_review("github2");
+    review["request"]["object"]["spec"]["eventBusName"] = json!("fast");
+    // (name, answer to both GETs, allowed, warnings)
+    type Answer = Arc<dyn Fn(&str) -> Option<(u16, Value)> + Send + Sync>;
+    let exists = |kind: &str| {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": kind,
+            "metadata": {"name": "x", "namespace": NS}, "spec": {}})
+    };
+    let cases: Vec<(&str, Answer, bool, usize)> = vec![
+        (
+            "both exist",
+            Arc::new(move |kind: &str| Some((200, exists(kind)))),
+            true,
+            0,
+        ),
+        (
+            "both absent",
+            Arc::new(|_: &str| Some((404, fake_api::status(404, "NotFound", "not found")))),
+            false,
+            0,
+        ),
+        (
+            "API error",
+            Arc::new(|_: &str| Some((500, fake_api::status(500, "InternalError", "etcd is down")))),
+            true,
+            2,
+        ),
+        ("no answer", Arc::new(|_: &str| None), true, 2),
+    ];
+    for (name, answer, allowed, warnings) in cases {
+        let handler: fake_api::Handler = Arc::new(move |req: &Seen| {
+            let kind = if req.uri.contains("/eventsources/") {
+                "EventSource"
+            } else {
+                "EventBus"
+            };
+            answer(kind)
+        });
+        let (client, seen) = fake_api::client(handler);
+        let live = LiveReader::new(client, Duration::from_millis(200));
+        let parsed = Review::parse(review.clone(), false).unwrap();
+        let absent = parsed.absences(&facts);
+        assert_eq!(absent.len(), 2, "{name}: {absent:?}");
+        let presence = tokio::time::timeout(Duration::from_secs(10), live.confirm(&absent))
+            .await
+            .unwrap();
+        let response = parsed.answer_confirmed(&facts, &[], None, &presence);
+        let r = &response["response"];
+        assert_eq!(r["allowed"], allowed, "{name}: {response}");
+        let got = r["warnings"].as_array().map_or(0, Vec::len);
+        assert_eq!(got, warnings, "{name}: {response}");
+        if warnings > 0 {
+            let w = r["warnings"][0].as_str().unwrap();
+            assert!(
+                w.contains("a live read to confirm it failed"),
+                "{name}: {w}"
+            );
+        }
+        if !allowed {
+            let m = r["status"]["message"].as_str().unwrap();
+            assert!(
+                m.contains("no EventSource \"github2\"") && m.contains("no EventBus \"fast\""),
+                "{name}: {m}"
+            );
+        }
+        // One GET of each missing object, namespaced.
+        let mut uris: Vec<String> = seen.lock().unwrap().iter().map(|s| s.uri.clone()).collect();
+        uris.sort();
+        assert_eq!(
+            uris,
+            [
+                format!("/apis/argoproj.io/v1alpha1/namespaces/{NS}/eventbus/fast"),
+                format!("/apis/argoproj.io/v1alpha1/namespaces/{NS}/eventsources/github2"),
+            ],
+            "{name}"
+        );
+    }
+    // Without live reads (lint, --snapshot): the errors stand, as before.
+    let parsed = Review::parse(review, false).unwrap();
+    let response = parsed.answer(&facts, &[], None);
+    assert_eq!(response["response"]["allowed"], false, "{response}");
+}
+
+/// Only events that change what the facts are built from trigger a rebuild: status-only
+/// updates (the controller's) do not.
+#[test]
+fn only_spec_label_and_membership_changes_rebuild_the_facts() {
+    let sensor = |generation: i64, labels: Value, status: &str| -> Watched<Sensor> {
+        serde_json::from_value(json!({
+            "metadata": {"name": "s", "namespace": NS, "uid": "u1", "generation": generation,
+                "labels": labels, "resourceVersion": status},
+            "spec": {}, "status": {"conditions": [{"type": "Deployed", "status": status}]}}))
+        .unwrap()
+    };
+    let mut observed = Observed::default();
+    let base = sensor(1, json!({"a": "1"}), "False");
+    let cases: Vec<(&str, watcher::Event<Watched<Sensor>>, bool)> = vec![
+        ("re-list starts", watcher::Event::Init, false),
+        ("listed", watcher::Event::InitApply(base.clone()), false),
+        ("list done", watcher::Event::InitDone, true),
+        ("same again", watcher::Event::Apply(base.clone()), false),
+        (
+            "status only",
+            watcher::Event::Apply(sensor(1, json!({"a": "1"}), "True")),
+            false,
+        ),
+        (
+            "spec",
+            watcher::Event::Apply(sensor(2, json!({"a": "1"}), "True")),
+            true,
+        ),
+        (
+            "labels",
+            watcher::Event::Apply(sensor(2, json!({"a": "2"}), "True")),
+            true,
+        ),
+        (
+            "deleted",
+            watcher::Event::Delete(sensor(2, json!({"a": "2"}), "True")),
+            true,
+        ),
+        (
+            "created again",
+            watcher::Event::Apply(sensor(2, json!({"a": "2"}), "True")),
+            true,
+        ),
+    ];
+    for (name, event, rebuild) in cases {
+        assert_eq!(observed.changes_facts(&event), rebuild, "{name}");
+    }
+    // A recreated object with the same name and generation is a new uid: a change.
+    let mut recreated = sensor(2, json!({"a": "2"}), "True");
+    recreated.metadata.uid = Some("u2".into());
+    assert!(observed.changes_facts(&watcher::Event::Apply(recreated)));
+}

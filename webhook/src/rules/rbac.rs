@@ -13,21 +13,30 @@ use super::{Issue, issue};
 use crate::lint::{Severity, rule};
 use crate::snapshot::{Entry, Snapshot};
 
-/// The resource plural Kubernetes uses for `kind` (lower-case plus `s`, with the usual
-/// irregulars: `Endpoints`, `*y` → `*ies`, `*s` → `*ses`).
+/// The resource plural upstream derives from `kind` for a `k8s` trigger: gengo's all-lowercase
+/// plural namer (`…s`/`…x`/`…z`/`…ch`/`…sh` → `+es`, consonant + `y` → `ies`, `…fe`/`…f` →
+/// `ves`, else `+s`; a name shorter than two characters unchanged) with upstream's one
+/// exception, `EventBus` → `eventbus`.
 pub fn plural(kind: &str) -> String {
-    let lower = kind.to_ascii_lowercase();
-    if lower == "endpoints" {
-        lower
-    } else if let Some(stem) = lower.strip_suffix('y')
-        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
-    {
-        format!("{stem}ies")
-    } else if lower.ends_with('s') {
-        format!("{lower}es")
-    } else {
-        format!("{lower}s")
+    if kind == "EventBus" {
+        return "eventbus".to_owned();
     }
+    let chars: Vec<char> = kind.chars().collect();
+    let [.., before, last] = chars[..] else {
+        return kind.to_lowercase();
+    };
+    let stem: String = chars[..chars.len() - 1].iter().collect();
+    let plural = match last {
+        's' | 'x' | 'z' => format!("{kind}es"),
+        'y' if "bcdfghjklmnpqrstvwxyz".contains(before) => format!("{stem}ies"),
+        'h' if before == 'c' || before == 's' => format!("{kind}es"),
+        'e' if before == 'f' => {
+            format!("{}ves", chars[..chars.len() - 2].iter().collect::<String>())
+        }
+        'f' => format!("{stem}ves"),
+        _ => format!("{kind}s"),
+    };
+    plural.to_lowercase()
 }
 
 /// What a trigger needs: verb, API group, resource and (when known) object name.
@@ -72,8 +81,14 @@ pub struct AccessCheck {
     pub trigger_name: String,
     /// `k8s` or `argoWorkflow`.
     pub trigger_kind: &'static str,
-    /// The Sensor's namespace, where the access happens.
+    /// The Sensor's namespace: where its ServiceAccount lives.
     pub namespace: String,
+    /// Where the access happens: the trigger resource's `metadata.namespace` when set
+    /// (upstream acts there), else the Sensor's namespace.
+    pub target_namespace: String,
+    /// A trigger parameter sets `metadata.namespace`: the real namespace is decided when the
+    /// trigger fires, so a denial in [`AccessCheck::target_namespace`] is only a warning.
+    pub namespace_at_fire_time: bool,
     /// The ServiceAccount (`spec.template.serviceAccountName`, else `default`).
     pub service_account: String,
     /// What is needed.
@@ -107,16 +122,34 @@ impl AccessCheck {
         )
     }
 
-    /// `ServiceAccount <ns>/<sa> may not <verb> <resource> in namespace <ns> (trigger <t>)`.
+    /// `ServiceAccount <ns>/<sa> may not <verb> <resource> in namespace <target> (trigger <t>)`,
+    /// plus a note when a parameter decides the namespace at fire time.
     pub fn denied_message(&self) -> String {
-        format!(
-            "ServiceAccount {ns}/{sa} may not {} {} in namespace {ns} (trigger {})",
+        let mut message = format!(
+            "ServiceAccount {}/{} may not {} {} in namespace {} (trigger {})",
+            self.namespace,
+            self.service_account,
             self.access.verb,
             self.access.resource_display(),
+            self.target_namespace,
             self.trigger_name,
-            ns = self.namespace,
-            sa = self.service_account,
-        )
+        );
+        if self.namespace_at_fire_time {
+            message.push_str(
+                "; a trigger parameter sets metadata.namespace, so the namespace is decided at fire time and this is only a warning",
+            );
+        }
+        message
+    }
+
+    /// How a denial of this check is reported: an error, or a warning when the namespace is
+    /// decided at fire time.
+    pub fn denial_severity(&self) -> Severity {
+        if self.namespace_at_fire_time {
+            Severity::Warning
+        } else {
+            Severity::Error
+        }
     }
 }
 
@@ -141,7 +174,7 @@ pub fn sensor_access_checks(namespace: &str, sensor: &Sensor) -> Vec<AccessCheck
         let Some(template) = &t.template else {
             continue;
         };
-        let Some(access) = trigger_access(template) else {
+        let Some(target) = trigger_access(template) else {
             continue;
         };
         out.push(AccessCheck {
@@ -153,8 +186,10 @@ pub fn sensor_access_checks(namespace: &str, sensor: &Sensor) -> Vec<AccessCheck
                 "argoWorkflow"
             },
             namespace: namespace.to_owned(),
+            target_namespace: target.namespace.unwrap_or_else(|| namespace.to_owned()),
+            namespace_at_fire_time: target.namespace_at_fire_time,
             service_account: sa.to_owned(),
-            access,
+            access: target.access,
         });
     }
     out
@@ -184,7 +219,7 @@ pub fn decided_issues(
             AccessDecision::Allowed => {}
             AccessDecision::Denied => out.push(issue(
                 doc,
-                Severity::Error,
+                check.denial_severity(),
                 rule::RBAC,
                 check.path(),
                 check.denied_message(),
@@ -195,12 +230,13 @@ pub fn decided_issues(
                 rule::RBAC,
                 check.path(),
                 format!(
-                    "cannot tell whether ServiceAccount {ns}/{sa} may {} {} in namespace {ns} (trigger {}): the SubjectAccessReview failed ({error}); not denied for that",
+                    "cannot tell whether ServiceAccount {}/{} may {} {} in namespace {} (trigger {}): the SubjectAccessReview failed ({error}); not denied for that",
+                    check.namespace,
+                    check.service_account,
                     check.access.verb,
                     check.access.resource_display(),
+                    check.target_namespace,
                     check.trigger_name,
-                    ns = check.namespace,
-                    sa = check.service_account,
                 ),
             )),
         }
@@ -208,17 +244,41 @@ pub fn decided_issues(
     out
 }
 
-fn object_name(resource: Option<&serde_json::Value>) -> Option<String> {
+/// The access a trigger needs and where: the resource's static `metadata.namespace`, if any.
+struct Target {
+    access: Access,
+    namespace: Option<String>,
+    namespace_at_fire_time: bool,
+}
+
+/// `metadata.<field>` of an inline trigger resource, unless a parameter sets it at fire time.
+fn metadata_field(
+    resource: Option<&serde_json::Value>,
+    parameters: &[argo_events_api::TriggerParameter],
+    field: &str,
+) -> Option<String> {
+    if parameterised(parameters, field) {
+        return None;
+    }
     resource?
         .get("metadata")?
-        .get("name")?
+        .get(field)?
         .as_str()
+        .filter(|v| !v.is_empty())
         .map(str::to_owned)
 }
 
+/// Whether a parameter's `dest` is `metadata.<field>`.
+fn parameterised(parameters: &[argo_events_api::TriggerParameter], field: &str) -> bool {
+    parameters
+        .iter()
+        .any(|p| p.dest.strip_prefix("metadata.") == Some(field))
+}
+
 /// The access a trigger template needs, when it can be known statically (a `k8s` trigger's
-/// object must be inline under `source.resource`).
-fn trigger_access(template: &argo_events_api::TriggerTemplate) -> Option<Access> {
+/// object must be inline under `source.resource`). A name or namespace a parameter sets is not
+/// taken from the static object.
+fn trigger_access(template: &argo_events_api::TriggerTemplate) -> Option<Target> {
     if let Some(k8s) = &template.k8s {
         let verb = match k8s.operation.as_str() {
             "" | "create" => "create",
@@ -234,11 +294,15 @@ fn trigger_access(template: &argo_events_api::TriggerTemplate) -> Option<Access>
             Some((group, _)) => group.to_owned(),
             None => String::new(),
         };
-        return Some(Access {
-            verb,
-            group,
-            resource: plural(kind),
-            name: object_name(Some(resource)),
+        return Some(Target {
+            access: Access {
+                verb,
+                group,
+                resource: plural(kind),
+                name: metadata_field(Some(resource), &k8s.parameters, "name"),
+            },
+            namespace: metadata_field(Some(resource), &k8s.parameters, "namespace"),
+            namespace_at_fire_time: parameterised(&k8s.parameters, "namespace"),
         });
     }
     let wf = template.argo_workflow.as_ref()?;
@@ -248,11 +312,16 @@ fn trigger_access(template: &argo_events_api::TriggerTemplate) -> Option<Access>
         "retry" => "update",
         _ => return None,
     };
-    Some(Access {
-        verb,
-        group: "argoproj.io".into(),
-        resource: "workflows".into(),
-        name: object_name(wf.source.as_ref().and_then(|s| s.resource.as_ref())),
+    let resource = wf.source.as_ref().and_then(|s| s.resource.as_ref());
+    Some(Target {
+        access: Access {
+            verb,
+            group: "argoproj.io".into(),
+            resource: "workflows".into(),
+            name: metadata_field(resource, &wf.parameters, "name"),
+        },
+        namespace: metadata_field(resource, &wf.parameters, "namespace"),
+        namespace_at_fire_time: parameterised(&wf.parameters, "namespace"),
     })
 }
 
@@ -409,8 +478,8 @@ impl RbacIndex {
         self.given_everywhere || self.given.contains(ns)
     }
 
-    /// Every policy rule bound to ServiceAccount `ns/sa` that applies in `ns`.
-    pub(crate) fn rules_for(&self, ns: &str, sa: &str) -> Vec<&PolicyRule> {
+    /// Every policy rule bound to ServiceAccount `sa_ns/sa` that applies in `ns`.
+    pub(crate) fn rules_for(&self, ns: &str, sa_ns: &str, sa: &str) -> Vec<&PolicyRule> {
         let mut rules = Vec::new();
         for b in self.role_bindings.get(ns).into_iter().flatten() {
             let bound = b
@@ -418,7 +487,7 @@ impl RbacIndex {
                 .subjects
                 .iter()
                 .flatten()
-                .any(|s| subject_is(s, Some(ns), ns, sa));
+                .any(|s| subject_is(s, Some(ns), sa_ns, sa));
             if !bound {
                 continue;
             }
@@ -441,7 +510,7 @@ impl RbacIndex {
                 .subjects
                 .iter()
                 .flatten()
-                .any(|s| subject_is(s, None, ns, sa));
+                .any(|s| subject_is(s, None, sa_ns, sa));
             if bound && b.value.role_ref.kind == "ClusterRole" {
                 rules.extend(
                     self.cluster_roles
@@ -463,16 +532,12 @@ pub(crate) fn static_issues(
     ns: &str,
     sensor: &Sensor,
 ) -> Vec<Issue> {
-    if !index.given_for(ns) {
-        return Vec::new();
-    }
-    let checks = sensor_access_checks(ns, sensor);
-    if checks.is_empty() {
-        return Vec::new();
-    }
-    let rules = index.rules_for(ns, service_account(sensor));
     let mut out = Vec::new();
-    for check in checks {
+    for check in sensor_access_checks(ns, sensor) {
+        if !index.given_for(&check.target_namespace) {
+            continue;
+        }
+        let rules = index.rules_for(&check.target_namespace, ns, &check.service_account);
         let access = &check.access;
         if rules.iter().any(|r| grants(r, access)) {
             continue;
@@ -481,7 +546,7 @@ pub(crate) fn static_issues(
         if rules.iter().any(|r| covers(r, access)) {
             out.push(issue(
                 doc,
-                Severity::Error,
+                check.denial_severity(),
                 rule::RBAC,
                 check.path(),
                 denied,

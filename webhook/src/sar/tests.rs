@@ -163,9 +163,10 @@ fn decisions_of_statuses() {
             json!({"allowed": false, "denied": true, "evaluationError": "x"}),
             AccessDecision::Denied,
         ),
+        // The RBAC authorizer's ordinary denial when a binding names a missing Role.
         (
-            json!({"allowed": false, "evaluationError": "webhook authorizer unreachable"}),
-            AccessDecision::Failed("evaluation error: webhook authorizer unreachable".into()),
+            json!({"allowed": false, "evaluationError": "clusterrole.rbac.authorization.k8s.io \"gone\" not found"}),
+            AccessDecision::Denied,
         ),
     ];
     for (s, want) in cases {
@@ -186,29 +187,69 @@ fn the_cache_expires_and_stays_bounded() {
     };
     let mut cache = Cache {
         ttl: Duration::from_secs(30),
+        denied_ttl: DENIED_TTL,
         capacity: 2,
         entries: HashMap::new(),
     };
     let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
     cache.insert(key(0), AccessDecision::Allowed, t0);
-    cache.insert(key(1), AccessDecision::Denied, t0 + Duration::from_secs(1));
-    assert_eq!(
-        cache.get(&key(0), t0 + Duration::from_secs(29)),
-        Some(AccessDecision::Allowed)
-    );
-    assert_eq!(cache.get(&key(0), t0 + Duration::from_secs(30)), None);
-    // Full: the oldest goes.
-    cache.insert(key(2), AccessDecision::Allowed, t0 + Duration::from_secs(2));
+    cache.insert(key(1), AccessDecision::Denied, at(1));
+    // Allowed: 30 s; denied: 5 s; failures: never kept.
+    assert_eq!(cache.get(&key(0), at(29)), Some(AccessDecision::Allowed));
+    assert_eq!(cache.get(&key(0), at(30)), None);
+    assert_eq!(cache.get(&key(1), at(5)), Some(AccessDecision::Denied));
+    assert_eq!(cache.get(&key(1), at(6)), None);
+    cache.insert(key(9), AccessDecision::Failed("x".into()), at(1));
+    assert_eq!(cache.get(&key(9), at(1)), None);
+    // Full: the one expiring soonest goes (the denial), not the older allowed one.
+    cache.insert(key(2), AccessDecision::Allowed, at(2));
     assert_eq!(cache.entries.len(), 2);
-    assert_eq!(cache.get(&key(0), t0 + Duration::from_secs(3)), None);
-    assert_eq!(
-        cache.get(&key(1), t0 + Duration::from_secs(3)),
-        Some(AccessDecision::Denied)
-    );
-    // Expired entries go first: key 1 (expired), not key 2 (older than key 3 but valid).
-    let later = t0 + Duration::from_millis(31_500);
-    cache.insert(key(3), AccessDecision::Allowed, later);
+    assert_eq!(cache.get(&key(1), at(3)), None);
+    assert_eq!(cache.get(&key(0), at(3)), Some(AccessDecision::Allowed));
+    // Expired entries go first: key 0 (expired), not key 2 (valid).
+    cache.insert(key(3), AccessDecision::Allowed, at(31));
     assert_eq!(cache.entries.len(), 2);
-    assert!(cache.get(&key(2), later).is_some());
-    assert!(!cache.entries.contains_key(&key(1)));
+    assert!(cache.get(&key(2), at(31)).is_some());
+    assert!(!cache.entries.contains_key(&key(0)));
+}
+
+/// Identical checks in one review are asked once; a denial is asked again after 5 s, an
+/// allowed answer is not.
+#[tokio::test]
+async fn identical_checks_are_asked_once_and_denials_are_cached_briefly() {
+    let (client, seen) = fake_api::client(authorizer_api());
+    let authorizer = Authorizer::new(client, Duration::from_secs(30), 16, Duration::from_secs(5));
+    let all = checks();
+    // submit (create w) twice, suspend (patch nightly, denied) twice.
+    let doubled = vec![
+        all[0].clone(),
+        all[1].clone(),
+        all[0].clone(),
+        all[1].clone(),
+    ];
+    let decisions = tokio::time::timeout(Duration::from_secs(10), authorizer.decide(&doubled))
+        .await
+        .unwrap();
+    assert_eq!(
+        decisions,
+        [
+            AccessDecision::Allowed,
+            AccessDecision::Denied,
+            AccessDecision::Allowed,
+            AccessDecision::Denied
+        ]
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // Age the cached answers by 6 s: the denial has expired, the allowed answer has not.
+    authorizer.with_cache(|c| {
+        for (_, expires) in c.entries.values_mut() {
+            *expires -= Duration::from_secs(6);
+        }
+    });
+    let again = authorizer.decide(&doubled).await;
+    assert_eq!(again, decisions);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].body["spec"]["resourceAttributes"]["verb"], "patch");
 }
