@@ -6,14 +6,19 @@
 //! - acquire: create-if-absent ([`LeaderLock::create`], KV `create`), or compare-and-set on a
 //!   revision the caller saw go stale ([`LeaderLock::update`]);
 //! - renew: compare-and-set on the holder's own last revision ([`LeaderLock::update`]); a
-//!   [`LockWriteError::Conflict`] means somebody else wrote the key: the lock is lost;
-//! - expiry: the bucket's `max_age` (the lock TTL) removes a key nobody renews, so a dead
-//!   holder's lock disappears on the server too; callers also judge staleness themselves from
-//!   an unchanged revision (see the runtime's election module), which does not depend on clocks.
+//!   [`LockWriteError::Conflict`] means the key moved on: the caller re-reads it, and unless
+//!   it finds its own identity at a newer revision (a renew of its own that landed after the
+//!   caller stopped waiting for it), somebody else wrote the key and the lock is lost;
+//! - staleness: judged by the callers only, from the same holder at the same revision seen
+//!   unchanged for a whole lease duration on their own monotonic clock (see the runtime's
+//!   election module). The server never expires a live lock: the bucket is created with a
+//!   clean-up-only `max_age` of [`CLEANUP_MAX_AGE`] (far above any lease), which only removes
+//!   keys of objects nobody has elected for an hour. A server-side TTL shorter than the
+//!   leader's renew deadline would let a standby create the key while the leader still
+//!   believes it leads; one shared bucket also cannot carry a TTL fitting every object's
+//!   durations.
 //!
-//! Per-key TTLs (`Nats-TTL`, server 2.11+) are not used: async-nats 0.51 offers them on
-//! `create` only, not on `update`, and buses on servers 2.10 would refuse the bucket. `max_age`
-//! works on every JetStream server.
+//! Per-key TTLs (`Nats-TTL`, server 2.11+) are not used for the same reason.
 //!
 //! The lock keeps a NATS connection of its own (as upstream's graft elector does), built from
 //! the same [`JetStreamOptions`] as the bus.
@@ -28,6 +33,10 @@ use crate::config::JetStreamOptions;
 
 /// The key-value bucket holding every leader lock of a bus.
 pub const BUCKET: &str = "leader-election";
+
+/// `max_age` of a bucket this module creates: clean-up of abandoned keys only, never part of
+/// the election (a key renewed every retry period never gets near it).
+pub const CLEANUP_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// What is elected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,44 +99,44 @@ pub struct LeaderLock {
 }
 
 impl LeaderLock {
-    /// Connects to the bus of `options` and opens [`BUCKET`] (creating it with `max_age = ttl`,
-    /// history 1, if missing). An existing bucket keeps its `max_age`; it must be 0 (no expiry)
-    /// or longer than `min_ttl` (the holder's renew deadline), otherwise a live holder's key
-    /// could expire between renewals and the call fails naming both values.
+    /// Connects to the bus of `options` and opens [`BUCKET`] (creating it if missing: history
+    /// 1, `max_age` [`CLEANUP_MAX_AGE`], as many replicas as the bus stream, see
+    /// [`LeaderLock::open_with`]). `lease_duration` only serves the check of an existing
+    /// bucket's `max_age` ([`max_age_warning`]), which logs and never fails.
     pub async fn open(
         options: &JetStreamOptions,
         key: &str,
-        ttl: Duration,
-        min_ttl: Duration,
+        lease_duration: Duration,
     ) -> Result<LeaderLock, BusError> {
         let client =
             crate::jetstream::connect_client(options, "argo-events-leader-election").await?;
         let js = js::ContextBuilder::new()
             .timeout(options.request_timeout)
             .build(client);
-        LeaderLock::open_with(&js, &options.url, key, ttl, min_ttl).await
+        LeaderLock::open_with(
+            &js,
+            &options.url,
+            key,
+            lease_duration,
+            options.stream.replicas,
+        )
+        .await
     }
 
-    /// Like [`LeaderLock::open`] on an existing JetStream context.
+    /// Like [`LeaderLock::open`] on an existing JetStream context. A missing bucket is created
+    /// with `replicas` copies (so losing one node of a cluster does not stop every election);
+    /// when the server refuses that (a single server, or too few nodes), it is created with 1.
     pub async fn open_with(
         js: &js::Context,
         url: &str,
         key: &str,
-        ttl: Duration,
-        min_ttl: Duration,
+        lease_duration: Duration,
+        replicas: usize,
     ) -> Result<LeaderLock, BusError> {
         let store = match js.get_key_value(BUCKET).await {
             Ok(store) => store,
             Err(e) if e.kind() == KeyValueErrorKind::GetBucket => {
-                let config = kv::Config {
-                    bucket: BUCKET.to_owned(),
-                    description: "argo-events leader locks (one key per Sensor / EventSource)"
-                        .to_owned(),
-                    history: 1,
-                    max_age: ttl,
-                    ..Default::default()
-                };
-                match js.create_key_value(config).await {
+                match create_bucket(js, replicas).await {
                     Ok(store) => store,
                     // Maybe another replica created it meanwhile.
                     Err(ce) => js.get_key_value(BUCKET).await.map_err(|_| {
@@ -143,7 +152,10 @@ impl LeaderLock {
                 )));
             }
         };
-        check_max_age(store.stream.cached_info().config.max_age, min_ttl)?;
+        let max_age = store.stream.cached_info().config.max_age;
+        if let Some(warning) = max_age_warning(max_age, lease_duration) {
+            tracing::warn!(bucket = BUCKET, url, ?max_age, ?lease_duration, "{warning}");
+        }
         Ok(LeaderLock {
             store,
             key: key.to_owned(),
@@ -243,15 +255,41 @@ impl LeaderLock {
     }
 }
 
-/// Whether an existing bucket's `max_age` keeps a renewed key alive: 0 (never expires) or
-/// longer than `min_ttl`.
-pub fn check_max_age(max_age: Duration, min_ttl: Duration) -> Result<(), BusError> {
-    if max_age.is_zero() || max_age > min_ttl {
-        Ok(())
+/// Creates [`BUCKET`] with `replicas` copies, or with 1 when the server refuses more.
+async fn create_bucket(js: &js::Context, replicas: usize) -> Result<kv::Store, String> {
+    let config = |num_replicas: usize| kv::Config {
+        bucket: BUCKET.to_owned(),
+        description: "argo-events leader locks (one key per Sensor / EventSource)".to_owned(),
+        history: 1,
+        max_age: CLEANUP_MAX_AGE,
+        num_replicas,
+        ..Default::default()
+    };
+    let replicas = replicas.max(1);
+    match js.create_key_value(config(replicas)).await {
+        Ok(store) => Ok(store),
+        Err(e) if replicas > 1 => {
+            tracing::info!(bucket = BUCKET, replicas, error = %e, "creating the leader lock bucket with several replicas failed; creating it with 1");
+            js.create_key_value(config(1))
+                .await
+                .map_err(|e1| format!("with {replicas} replicas: {e}; with 1 replica: {e1}"))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// What is wrong with an existing bucket's `max_age`, if anything: 0 (no expiry) or at least
+/// `lease_duration` is fine. A shorter one can remove a live leader's key on the server, so a
+/// standby may create it anew; the election still decides by the standby's clock and the
+/// leader's renew deadline, but this is worth a warning (never an exit: a crash loop helps
+/// nobody).
+pub fn max_age_warning(max_age: Duration, lease_duration: Duration) -> Option<String> {
+    if max_age.is_zero() || max_age >= lease_duration {
+        None
     } else {
-        Err(BusError::Config(format!(
-            "KV bucket {BUCKET} has max_age {max_age:?}, not longer than the leader renew deadline {min_ttl:?}: a live leader's lock could expire; delete the bucket (it is recreated) or shorten LEADER_ELECTION_RENEW_DEADLINE"
-        )))
+        Some(format!(
+            "KV bucket {BUCKET} has max_age {max_age:?}, shorter than the leader lease duration {lease_duration:?}: the server may remove a live leader's lock; delete the bucket so it is recreated with max_age {CLEANUP_MAX_AGE:?}"
+        ))
     }
 }
 
@@ -273,30 +311,39 @@ mod tests {
     }
 
     #[test]
-    fn max_age_must_outlive_the_renew_deadline() {
+    fn a_short_max_age_is_only_a_warning() {
         let s = Duration::from_secs;
-        assert!(check_max_age(Duration::ZERO, s(2)).is_ok());
-        assert!(check_max_age(s(5), s(2)).is_ok());
-        for short in [s(1), s(2)] {
-            let err = check_max_age(short, s(2)).unwrap_err().to_string();
-            assert!(
-                err.contains("leader-election") && err.contains("max_age"),
-                "{err}"
-            );
+        let cases = [
+            (Duration::ZERO, s(5), false),
+            (s(5), s(5), false),
+            (CLEANUP_MAX_AGE, s(15), false),
+            (s(1), s(5), true),
+            (s(4), s(5), true),
+        ];
+        for (max_age, lease, warns) in cases {
+            let got = max_age_warning(max_age, lease);
+            assert_eq!(got.is_some(), warns, "{max_age:?} vs {lease:?}: {got:?}");
+            if let Some(w) = got {
+                assert!(
+                    w.contains("leader-election") && w.contains("max_age"),
+                    "{w}"
+                );
+            }
         }
     }
 
     #[tokio::test]
-    async fn create_update_conflict_release_and_expiry_on_a_real_server() {
+    async fn create_update_conflict_release_and_no_server_expiry_on_a_real_server() {
         let server = NatsServer::start().unwrap();
         let options = JetStreamOptions::new(&server.url);
-        let ttl = Duration::from_secs(2);
-        let a = LeaderLock::open(&options, "ns-sensor-s", ttl, Duration::from_secs(1))
+        let lease = Duration::from_secs(1);
+        let a = LeaderLock::open(&options, "ns-sensor-s", lease)
             .await
             .unwrap();
-        let b = LeaderLock::open(&options, "ns-sensor-s", ttl, Duration::from_secs(1))
+        let b = LeaderLock::open(&options, "ns-sensor-s", lease)
             .await
             .unwrap();
+        assert_eq!(a.store.stream.cached_info().config.max_age, CLEANUP_MAX_AGE);
         assert_eq!(a.read().await.unwrap(), LockView::Absent);
         let r1 = a.create("pod-a").await.unwrap();
         assert!(matches!(
@@ -323,38 +370,50 @@ mod tests {
         ));
         a.release(r2).await.unwrap();
         assert_eq!(b.read().await.unwrap(), LockView::Absent);
-        // Created again after a release, then left to expire by max_age.
+        // Created again after a release; the server does not expire it after several lease
+        // durations (only a standby's own clock decides it is stale).
         let r3 = b.create("pod-b").await.unwrap();
         assert!(r3 > r2);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if a.read().await.unwrap() == LockView::Absent {
-                break;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(
+            a.read().await.unwrap(),
+            LockView::Held {
+                holder: "pod-b".into(),
+                revision: r3
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the lock did not expire"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        a.create("pod-a").await.unwrap();
+        );
     }
 
     #[tokio::test]
-    async fn a_bucket_with_too_short_max_age_is_refused() {
+    async fn an_existing_bucket_with_a_short_max_age_still_works() {
         let server = NatsServer::start().unwrap();
         let options = JetStreamOptions::new(&server.url);
-        LeaderLock::open(&options, "k", Duration::from_secs(1), Duration::ZERO)
+        let client = async_nats::connect(&server.url).await.unwrap();
+        let js = js::new(client);
+        js.create_key_value(kv::Config {
+            bucket: BUCKET.to_owned(),
+            history: 1,
+            max_age: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let lock = LeaderLock::open(&options, "k", Duration::from_secs(5))
             .await
             .unwrap();
-        let err = LeaderLock::open(
-            &options,
-            "k",
-            Duration::from_secs(5),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(err, BusError::Config(_)), "{err}");
+        let r = lock.create("pod-a").await.unwrap();
+        assert!(lock.update("pod-a", r).await.unwrap() > r);
+    }
+
+    #[tokio::test]
+    async fn more_replicas_than_the_server_has_fall_back_to_one() {
+        let server = NatsServer::start().unwrap();
+        let mut options = JetStreamOptions::new(&server.url);
+        options.stream.replicas = 3;
+        let lock = LeaderLock::open(&options, "k", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(lock.store.stream.cached_info().config.num_replicas, 1);
+        lock.create("pod-a").await.unwrap();
     }
 }

@@ -64,8 +64,7 @@ impl Default for Timings {
 impl Timings {
     /// The durations from `LEADER_ELECTION_*` variables read through `lookup`. As upstream,
     /// an unparsable value falls back to its default (reported in the returned warnings); a
-    /// set that cannot work (`lease > renew > retry > 0` violated) is an error, as client-go's
-    /// elector refuses it.
+    /// set that cannot work is an error naming the variables: [`Timings::validate`].
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<(Timings, Vec<String>), String> {
@@ -86,16 +85,47 @@ impl Timings {
             renew_deadline: read(LEADER_ELECTION_RENEW_DEADLINE, defaults.renew_deadline),
             retry_period: read(LEADER_ELECTION_RETRY_PERIOD, defaults.retry_period),
         };
-        if timings.retry_period.is_zero()
-            || timings.renew_deadline <= timings.retry_period
-            || timings.lease_duration <= timings.renew_deadline
+        timings.validate()?;
+        Ok((timings, warnings))
+    }
+
+    /// Refuses durations that cannot keep a single leader: `renew > retry > 0` (as client-go)
+    /// and `lease >= renew + 2 * retry`, so a standby (which takes over only after seeing the
+    /// same lock unchanged for a whole lease on its own clock, polling every retry period)
+    /// cannot take over before the leader's exact renew deadline has passed.
+    pub fn validate(&self) -> Result<(), String> {
+        let margin = self
+            .renew_deadline
+            .saturating_add(self.retry_period.saturating_mul(2));
+        if self.retry_period.is_zero()
+            || self.renew_deadline <= self.retry_period
+            || self.lease_duration < margin
         {
             return Err(format!(
-                "leader election needs {LEADER_ELECTION_LEASE_DURATION} > {LEADER_ELECTION_RENEW_DEADLINE} > {LEADER_ELECTION_RETRY_PERIOD} > 0, got {:?} / {:?} / {:?}",
-                timings.lease_duration, timings.renew_deadline, timings.retry_period
+                "leader election needs {LEADER_ELECTION_RENEW_DEADLINE} > {LEADER_ELECTION_RETRY_PERIOD} > 0 and {LEADER_ELECTION_LEASE_DURATION} >= {LEADER_ELECTION_RENEW_DEADLINE} + 2 * {LEADER_ELECTION_RETRY_PERIOD}, got {:?} / {:?} / {:?} (lease / renew / retry)",
+                self.lease_duration, self.renew_deadline, self.retry_period
             ));
         }
-        Ok((timings, warnings))
+        Ok(())
+    }
+}
+
+/// The leader's exact renew rule: leadership ends at `last_renew + renew_deadline`, where
+/// `last_renew` is when the last successful renew (or the acquiring write) *started*.
+/// Returns `None` once the deadline is reached, else `(pause, budget)`: how long to sleep
+/// before the next attempt (`min(retry, deadline - now)`) and how long that attempt may take
+/// at most if it started right now (`deadline - now`).
+pub fn renew_window(
+    timings: Timings,
+    last_renew: Instant,
+    now: Instant,
+) -> Option<(Duration, Duration)> {
+    let deadline = last_renew + timings.renew_deadline;
+    let left = deadline.saturating_duration_since(now);
+    if left.is_zero() {
+        None
+    } else {
+        Some((timings.retry_period.min(left), left))
     }
 }
 
@@ -253,10 +283,13 @@ pub enum Step {
 /// What the leader does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Renewal {
-    /// Renew the lock held at `revision`.
+    /// Renew the lock held at `revision`; the call may take at most `budget` (the time left
+    /// before the renew deadline).
     Renew {
         /// Our current revision.
         revision: u64,
+        /// Time left before the renew deadline.
+        budget: Duration,
     },
     /// The renew deadline passed: leadership is lost.
     Lost(String),
@@ -270,9 +303,10 @@ struct Seen {
 }
 
 /// The bus lock's decisions, from the observed lock and a monotonic clock. A standby takes a
-/// lock over only after seeing the same revision for a whole lease duration (its own clock, no
-/// cross-host clock comparison), always by compare-and-set; the leader gives up when it could
-/// not renew within the renew deadline, which is shorter than the lease duration.
+/// lock over only after seeing the same holder at the same revision for a whole lease duration
+/// (its own clock, no cross-host clock comparison, no server-side expiry), always by
+/// compare-and-set; the leader gives up exactly at its renew deadline ([`renew_window`]), which
+/// [`Timings::validate`] keeps well before any standby may take over.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     identity: String,
@@ -312,7 +346,9 @@ impl Candidate {
         self.leading.map(|(r, _)| r)
     }
 
-    /// A standby's next step after reading the lock at `now`.
+    /// A standby's next step after reading the lock at `now`. The stale clock runs only while
+    /// the same `(holder, revision)` pair is seen: a new holder or a new revision restarts it,
+    /// so a revision number reused after the bucket was recreated does not count as unchanged.
     pub fn observe(&mut self, view: &LockView, now: Instant) -> Step {
         match view {
             LockView::Absent => {
@@ -323,7 +359,7 @@ impl Candidate {
                 revision: *revision,
             },
             LockView::Held { holder, revision } => match &self.seen {
-                Some(seen) if seen.revision == *revision => {
+                Some(seen) if seen.revision == *revision && seen.holder == *holder => {
                     if now.saturating_duration_since(seen.since) >= self.timings.lease_duration {
                         Step::TakeOver {
                             revision: *revision,
@@ -344,26 +380,40 @@ impl Candidate {
         }
     }
 
+    /// Reading the lock failed: forget the observation, so the stale clock starts afresh from
+    /// the next successful read (nothing is known about what happened meanwhile).
+    pub fn read_failed(&mut self) {
+        self.seen = None;
+    }
+
     /// The write that began at `started` made us the holder at `revision`.
     pub fn acquired(&mut self, revision: u64, started: Instant) {
         self.seen = None;
         self.leading = Some((revision, started));
     }
 
-    /// The leader's next step at `now`.
+    /// The leader's next step at `now`: lost exactly at the renew deadline.
     pub fn renewal(&self, now: Instant) -> Renewal {
         match self.leading {
             None => Renewal::Lost("not the leader".into()),
-            Some((revision, renewed)) => {
-                let since = now.saturating_duration_since(renewed);
-                if since >= self.timings.renew_deadline {
-                    Renewal::Lost(format!(
-                        "could not renew the lock for {since:?} (renew deadline {:?})",
-                        self.timings.renew_deadline
-                    ))
-                } else {
-                    Renewal::Renew { revision }
-                }
+            Some((revision, renewed)) => match renew_window(self.timings, renewed, now) {
+                Some((_, budget)) => Renewal::Renew { revision, budget },
+                None => Renewal::Lost(format!(
+                    "could not renew the lock for {:?} (renew deadline {:?})",
+                    now.saturating_duration_since(renewed),
+                    self.timings.renew_deadline
+                )),
+            },
+        }
+    }
+
+    /// How long to wait before the next attempt at `now`: the retry period, cut short by the
+    /// renew deadline while leading.
+    pub fn pause(&self, now: Instant) -> Duration {
+        match self.leading {
+            None => self.timings.retry_period,
+            Some((_, renewed)) => {
+                renew_window(self.timings, renewed, now).map_or(Duration::ZERO, |(pause, _)| pause)
             }
         }
     }
@@ -372,6 +422,25 @@ impl Candidate {
     pub fn renewed(&mut self, revision: u64, started: Instant) {
         if self.leading.is_some() {
             self.leading = Some((revision, started));
+        }
+    }
+
+    /// A renew met a conflict and the lock was read again as `view`. If we still hold it at a
+    /// newer revision (an earlier renew timed out on our side but landed on the server), adopt
+    /// that revision and keep leading (`true`); the deadline stays that of the last renew we
+    /// saw succeed. Otherwise someone else wrote the lock: no longer leading (`false`).
+    pub fn after_conflict(&mut self, view: &LockView) -> bool {
+        match (self.leading, view) {
+            (Some((ours, renewed)), LockView::Held { holder, revision })
+                if *holder == self.identity && *revision > ours =>
+            {
+                self.leading = Some((*revision, renewed));
+                true
+            }
+            _ => {
+                self.leading = None;
+                false
+            }
         }
     }
 
@@ -424,16 +493,18 @@ pub enum Outcome<T> {
     NeverLed,
     /// The work ended (shutdown or by itself) while leading; its result.
     Finished(T),
-    /// Leadership was lost; the work was stopped.
+    /// Leadership was lost; the work was aborted.
     Lost(String),
 }
 
-/// How long stopped work may take to finish after leadership is lost.
-pub const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// Waits for leadership, then runs `work` with a token cancelled on shutdown or loss, while
-/// holding the lock. `set_leader` sees every change (for the `leader` gauge). The lock is
-/// released only after the work has stopped, so two replicas never work at once by hand-over.
+/// Waits for leadership, then runs `work` with a token cancelled on shutdown, while holding the
+/// lock. `set_leader` sees every change (for the `leader` gauge).
+///
+/// - Shutdown (SIGTERM): the work sees its token cancelled and finishes; only then is the lock
+///   released, so two replicas never work at once by hand-over.
+/// - Loss: the work is aborted at once (its future is dropped, which drops and aborts every
+///   task it owns through its `JoinSet`s) with no grace period, since another replica may
+///   already lead; the caller exits non-zero, as upstream exits the process.
 pub async fn run_while_leader<T, F, Fut>(
     elector: &mut dyn Elector,
     shutdown: &CancellationToken,
@@ -453,8 +524,7 @@ where
     set_leader(true);
     let work_token = shutdown.child_token();
     let hold_stop = CancellationToken::new();
-    let work = work(work_token.clone());
-    tokio::pin!(work);
+    let mut work = Box::pin(work(work_token.clone()));
     let identity = elector.identity().to_owned();
     let describe = elector.describe();
     let hold = elector.hold(&hold_stop);
@@ -467,16 +537,14 @@ where
             Ok(Outcome::Finished(result))
         }
         held = &mut hold => {
+            work_token.cancel();
+            drop(work);
             set_leader(false);
             let reason = match held {
                 Hold::Lost(reason) => reason,
                 Hold::Released => "the lock was released".to_owned(),
             };
-            tracing::error!(identity = %identity, lock = %describe, %reason, "leader lost: stopping");
-            work_token.cancel();
-            if tokio::time::timeout(STOP_GRACE, &mut work).await.is_err() {
-                tracing::error!(identity = %identity, "work did not stop within {STOP_GRACE:?} after leadership was lost");
-            }
+            tracing::error!(identity = %identity, lock = %describe, %reason, "leader lost: work aborted");
             Ok(Outcome::Lost(reason))
         }
     }

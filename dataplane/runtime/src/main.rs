@@ -23,7 +23,7 @@ use argo_events_bus::config::JetStreamOptions;
 use argo_events_eventsource::secrets::FileSecrets;
 use argo_events_eventsource::{SourceContext, SystemClock};
 use argo_events_runtime::election::bus::BusElector;
-use argo_events_runtime::election::k8s::LeaseElector;
+use argo_events_runtime::election::k8s::{LeaseClient, LeaseElector};
 use argo_events_runtime::election::{self, Elector, Mechanism, Outcome, Plan, Timings};
 use argo_events_runtime::metrics::{EventSourceMetrics, SensorMetrics, serve_admin};
 use argo_events_runtime::sensor::{LogObserver, Options, SensorRunner};
@@ -286,9 +286,11 @@ async fn elector_for(
                     "Kubernetes leader election needs the object's namespace (metadata.namespace is empty)"
                 );
             }
-            let client = kube_client().await.context(
+            let config = kube::Config::infer().await.context(
                 "Kubernetes leader election (LEADER_ELECTION=k8s) needs the Kubernetes API",
             )?;
+            let client = LeaseClient::from_config(config, timings)
+                .context("building the Kubernetes client for the leader election Lease")?;
             Box::new(LeaseElector::new(
                 client,
                 namespace,

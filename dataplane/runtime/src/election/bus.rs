@@ -1,7 +1,7 @@
 //! The default elector: a lock key on the EventBus ([`argo_events_bus::leaderlock`]), driven by
 //! the pure [`Candidate`].
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use argo_events_bus::BusError;
 use argo_events_bus::config::JetStreamOptions;
@@ -9,7 +9,7 @@ use argo_events_bus::leaderlock::{BUCKET, LeaderLock, LockWriteError};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use super::{Candidate, ElectionError, Elector, Hold, Step, Timings};
+use super::{Candidate, ElectionError, Elector, Hold, Renewal, Step, Timings};
 
 /// Elects through the bus's `leader-election` KV bucket.
 pub struct BusElector {
@@ -21,8 +21,8 @@ pub struct BusElector {
 }
 
 impl BusElector {
-    /// An elector for lock `key` on the bus of `options`; connects on first use. The bucket is
-    /// created with `max_age` = the lease duration.
+    /// An elector for lock `key` on the bus of `options`; connects on first use. Staleness is
+    /// judged by the standby's own clock ([`Candidate`]), never by server-side expiry.
     pub fn new(
         options: JetStreamOptions,
         key: impl Into<String>,
@@ -42,13 +42,7 @@ impl BusElector {
         if let Some(lock) = &self.lock {
             return Ok(lock.clone());
         }
-        let lock = LeaderLock::open(
-            &self.options,
-            &self.key,
-            self.timings.lease_duration,
-            self.timings.renew_deadline,
-        )
-        .await?;
+        let lock = LeaderLock::open(&self.options, &self.key, self.timings.lease_duration).await?;
         self.lock = Some(lock.clone());
         Ok(lock)
     }
@@ -71,6 +65,7 @@ impl BusElector {
         let view = match timed(self.timings, lock.read()).await {
             Ok(view) => view,
             Err(e) => {
+                self.candidate.read_failed();
                 tracing::warn!(lock = %self.describe(), error = %e, "reading the leader lock failed; retrying");
                 return Ok(false);
             }
@@ -112,11 +107,18 @@ async fn timed<T>(
     timings: Timings,
     call: impl std::future::Future<Output = Result<T, impl Into<LockWriteError>>>,
 ) -> Result<T, LockWriteError> {
-    match tokio::time::timeout(timings.retry_period, call).await {
+    within(timings.retry_period, call).await
+}
+
+/// Bounds one lock call by `limit`.
+async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, impl Into<LockWriteError>>>,
+) -> Result<T, LockWriteError> {
+    match tokio::time::timeout(limit, call).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => Err(LockWriteError::Bus(BusError::Unavailable(format!(
-            "leader lock call timed out after {:?}",
-            timings.retry_period
+            "leader lock call timed out after {limit:?}"
         )))),
     }
 }
@@ -157,27 +159,41 @@ impl Elector for BusElector {
                     if let Some(revision) = self.candidate.revision() {
                         match timed(self.timings, lock.release(revision)).await {
                             Ok(()) => tracing::info!(lock = %self.describe(), "released the leader lock"),
-                            Err(e) => tracing::warn!(lock = %self.describe(), error = %e, "releasing the leader lock failed; it expires by itself"),
+                            Err(e) => tracing::warn!(lock = %self.describe(), error = %e, "releasing the leader lock failed; a standby takes over once it sees it unchanged for a lease duration"),
                         }
                     }
                     self.candidate.conflicted();
                     return Hold::Released;
                 }
-                _ = tokio::time::sleep(self.timings.retry_period) => {}
+                _ = tokio::time::sleep(self.candidate.pause(Instant::now())) => {}
             }
-            let revision = match self.candidate.renewal(Instant::now()) {
-                super::Renewal::Lost(reason) => {
+            let started = Instant::now();
+            let (revision, budget) = match self.candidate.renewal(started) {
+                Renewal::Lost(reason) => {
                     self.candidate.conflicted();
                     return Hold::Lost(reason);
                 }
-                super::Renewal::Renew { revision } => revision,
+                Renewal::Renew { revision, budget } => (revision, budget),
             };
-            let started = Instant::now();
-            match timed(self.timings, lock.update(&identity, revision)).await {
+            match within(budget, lock.update(&identity, revision)).await {
                 Ok(revision) => self.candidate.renewed(revision, started),
                 Err(LockWriteError::Conflict { .. }) => {
-                    self.candidate.conflicted();
-                    return Hold::Lost("another replica wrote the leader lock".into());
+                    let left = match self.candidate.renewal(Instant::now()) {
+                        Renewal::Renew { budget, .. } => budget,
+                        Renewal::Lost(_) => continue,
+                    };
+                    match within(left, lock.read()).await {
+                        Ok(view) => {
+                            if self.candidate.after_conflict(&view) {
+                                tracing::info!(lock = %self.describe(), revision = ?self.candidate.revision(), "an earlier renew landed after its timeout; continuing at its revision");
+                            } else {
+                                return Hold::Lost("another replica wrote the leader lock".into());
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(lock = %self.describe(), error = %e, "re-reading the leader lock after a conflict failed; retrying until the renew deadline");
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(lock = %self.describe(), error = %e, "renewing the leader lock failed; retrying until the renew deadline");

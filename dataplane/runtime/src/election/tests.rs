@@ -6,8 +6,9 @@ use argo_events_bus::config::JetStreamOptions;
 use argo_events_bus::testserver::NatsServer;
 
 use super::bus::BusElector;
-use super::k8s::lease_params;
+use super::k8s::{check_lease_timings, lease_params};
 use super::*;
+use async_trait::async_trait;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -68,10 +69,24 @@ fn timings_that_cannot_work_are_refused() {
         &[(LEADER_ELECTION_RENEW_DEADLINE, "5s")][..],
         &[(LEADER_ELECTION_RETRY_PERIOD, "2s")][..],
         &[(LEADER_ELECTION_RETRY_PERIOD, "0s")][..],
+        // lease < renew + 2 * retry: 5s < 3s + 2 * 1.5s.
+        &[
+            (LEADER_ELECTION_RENEW_DEADLINE, "3s"),
+            (LEADER_ELECTION_RETRY_PERIOD, "1500ms"),
+        ][..],
+        &[(LEADER_ELECTION_LEASE_DURATION, "3999ms")][..],
     ] {
         let err = Timings::from_lookup(lookup(env)).unwrap_err();
-        assert!(err.contains("LEADER_ELECTION_LEASE_DURATION >"), "{err}");
+        for var in [
+            LEADER_ELECTION_LEASE_DURATION,
+            LEADER_ELECTION_RENEW_DEADLINE,
+            LEADER_ELECTION_RETRY_PERIOD,
+        ] {
+            assert!(err.contains(var), "{env:?}: {err}");
+        }
     }
+    // Exactly renew + 2 * retry is enough.
+    assert!(Timings::from_lookup(lookup(&[(LEADER_ELECTION_LEASE_DURATION, "4s")])).is_ok());
 }
 
 fn elect_plan(mechanism: Mechanism, lease: &str, key: &str) -> Plan {
@@ -255,25 +270,219 @@ fn a_standby_creates_a_free_lock_and_waits_on_a_live_one() {
 }
 
 #[test]
-fn the_leader_renews_until_the_deadline_then_loses() {
+fn the_leader_renews_until_the_exact_deadline_then_loses() {
     let t0 = Instant::now();
     let mut c = Candidate::new("a", Timings::default());
     assert!(matches!(c.renewal(t0), Renewal::Lost(_)));
+    assert_eq!(c.pause(t0), ms(1000), "a standby waits a retry period");
     c.acquired(3, t0);
     assert!(c.is_leader());
     assert_eq!(c.revision(), Some(3));
-    assert_eq!(c.renewal(t0 + ms(1000)), Renewal::Renew { revision: 3 });
-    c.renewed(4, t0 + ms(1000));
-    assert_eq!(c.renewal(t0 + ms(2900)), Renewal::Renew { revision: 4 });
-    match c.renewal(t0 + ms(3000)) {
-        Renewal::Lost(reason) => assert!(reason.contains("renew deadline"), "{reason}"),
-        other => panic!("expected Lost, got {other:?}"),
+    // (ms after t0, expected renewal, expected pause) with the last renew at t0.
+    let table = [
+        (0, Some(2000), ms(1000)),
+        (1000, Some(1000), ms(1000)),
+        (1500, Some(500), ms(500)),
+        (1999, Some(1), ms(1)),
+        (2000, None, Duration::ZERO),
+        (5000, None, Duration::ZERO),
+    ];
+    for (at, budget, pause) in table {
+        let now = t0 + ms(at);
+        match (c.renewal(now), budget) {
+            (Renewal::Renew { revision, budget }, Some(want)) => {
+                assert_eq!((revision, budget), (3, ms(want)), "+{at}ms");
+            }
+            (Renewal::Lost(reason), None) => {
+                assert!(reason.contains("renew deadline"), "{reason}");
+            }
+            (got, want) => panic!("+{at}ms: got {got:?}, want budget {want:?}"),
+        }
+        assert_eq!(c.pause(now), pause, "+{at}ms");
     }
+    // A successful renew that started at +1000ms moves the deadline to +3000ms.
+    c.renewed(4, t0 + ms(1000));
+    assert_eq!(
+        c.renewal(t0 + ms(2900)),
+        Renewal::Renew {
+            revision: 4,
+            budget: ms(100)
+        }
+    );
+    assert!(matches!(c.renewal(t0 + ms(3000)), Renewal::Lost(_)));
     c.conflicted();
     assert!(!c.is_leader());
     // A standby ignores renewals.
     c.renewed(9, t0);
     assert_eq!(c.revision(), None);
+}
+
+#[test]
+fn renew_window_is_min_of_retry_and_time_left() {
+    let t0 = Instant::now();
+    let t = Timings {
+        lease_duration: ms(10_000),
+        renew_deadline: ms(5_000),
+        retry_period: ms(2_000),
+    };
+    let cases = [
+        (0, Some((ms(2000), ms(5000)))),
+        (3500, Some((ms(1500), ms(1500)))),
+        (4999, Some((ms(1), ms(1)))),
+        (5000, None),
+        (9000, None),
+    ];
+    for (at, want) in cases {
+        assert_eq!(renew_window(t, t0, t0 + ms(at)), want, "+{at}ms");
+    }
+}
+
+#[test]
+fn a_conflict_on_renew_is_adopted_only_for_our_own_newer_revision() {
+    let t0 = Instant::now();
+    // (view after the conflict, still leading, revision afterwards)
+    let cases = [
+        (held("a", 6), true, Some(6)),
+        (held("a", 5), false, None),
+        (held("a", 4), false, None),
+        (held("b", 6), false, None),
+        (LockView::Absent, false, None),
+    ];
+    for (view, leads, revision) in cases {
+        let mut c = Candidate::new("a", Timings::default());
+        c.acquired(5, t0);
+        assert_eq!(c.after_conflict(&view), leads, "{view:?}");
+        assert_eq!(c.is_leader(), leads, "{view:?}");
+        assert_eq!(c.revision(), revision, "{view:?}");
+        if leads {
+            // The deadline stays that of the last renew seen to succeed.
+            assert!(matches!(c.renewal(t0 + ms(2000)), Renewal::Lost(_)));
+        }
+    }
+    let mut standby = Candidate::new("a", Timings::default());
+    assert!(!standby.after_conflict(&held("a", 9)));
+}
+
+#[test]
+fn a_standby_tracks_holder_and_revision_and_forgets_on_read_errors() {
+    let t0 = Instant::now();
+    let mut c = Candidate::new("a", Timings::default());
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert_eq!(c.observe(&held("b", 7), at(0)), Step::Wait);
+    // The bucket was recreated: revisions restart and 7 is reused by another holder.
+    assert_eq!(c.observe(&held("c", 7), at(3)), Step::Wait);
+    assert_eq!(c.observe(&held("c", 7), at(7)), Step::Wait);
+    assert_eq!(
+        c.observe(&held("c", 7), at(8)),
+        Step::TakeOver { revision: 7 }
+    );
+    // A read error resets the observation.
+    let mut c = Candidate::new("a", Timings::default());
+    assert_eq!(c.observe(&held("b", 7), at(0)), Step::Wait);
+    c.read_failed();
+    assert_eq!(c.seen_holder(), None);
+    assert_eq!(c.observe(&held("b", 7), at(6)), Step::Wait);
+    assert_eq!(c.observe(&held("b", 7), at(10)), Step::Wait);
+    assert_eq!(
+        c.observe(&held("b", 7), at(11)),
+        Step::TakeOver { revision: 7 }
+    );
+}
+
+/// An elector that leads at once and loses after `lose_after`.
+struct LosingElector {
+    lose_after: Duration,
+}
+
+#[async_trait]
+impl Elector for LosingElector {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn identity(&self) -> &str {
+        "a"
+    }
+    async fn acquire(&mut self, _: &CancellationToken) -> Result<bool, ElectionError> {
+        Ok(true)
+    }
+    async fn hold(&mut self, stop: &CancellationToken) -> Hold {
+        tokio::select! {
+            _ = stop.cancelled() => Hold::Released,
+            _ = tokio::time::sleep(self.lose_after) => Hold::Lost("gone".into()),
+        }
+    }
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_lost_lock_aborts_work_that_ignores_its_token_at_once() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = SetOnDrop(dropped.clone());
+    let child_aborted = Arc::new(AtomicBool::new(false));
+    let child_guard = SetOnDrop(child_aborted.clone());
+    let mut elector = LosingElector {
+        lose_after: ms(100),
+    };
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        ms(2000),
+        run_while_leader(&mut elector, &shutdown, &|_| {}, |_token| async move {
+            let _guard = guard;
+            // Work that owns a task and never looks at its token.
+            let mut tasks = tokio::task::JoinSet::new();
+            tasks.spawn(async move {
+                let _g = child_guard;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            });
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }),
+    )
+    .await
+    .expect("no grace period after a loss")
+    .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Lost(ref r) if r == "gone"),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < ms(1000), "{:?}", started.elapsed());
+    assert!(dropped.load(Ordering::SeqCst), "the work was not dropped");
+    wait_for("the work's task to be aborted", ms(2000), || {
+        child_aborted.load(Ordering::SeqCst)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_work_finish_before_the_release() {
+    let finished = Arc::new(AtomicBool::new(false));
+    let done = finished.clone();
+    let mut elector = LosingElector {
+        lose_after: Duration::from_secs(3600),
+    };
+    let shutdown = CancellationToken::new();
+    shutdown.cancel();
+    let outcome = tokio::time::timeout(
+        ms(2000),
+        run_while_leader(&mut elector, &shutdown, &|_| {}, |token| async move {
+            token.cancelled().await;
+            tokio::time::sleep(ms(100)).await;
+            done.store(true, Ordering::SeqCst);
+            7
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(matches!(outcome, Outcome::Finished(7)), "{outcome:?}");
+    assert!(finished.load(Ordering::SeqCst));
 }
 
 #[test]
@@ -315,6 +524,38 @@ fn lease_parameters_map_upstreams_durations_to_whole_seconds() {
     }
 }
 
+#[test]
+fn the_lease_elector_refuses_a_renew_deadline_within_its_whole_second_interval() {
+    let cases = [
+        (Timings::default(), true),
+        (fast(), true),
+        // Renews every 1 s, deadline 1 s: every renew would come too late.
+        (
+            Timings {
+                lease_duration: ms(1_500),
+                renew_deadline: ms(1_000),
+                retry_period: ms(200),
+            },
+            false,
+        ),
+        (
+            Timings {
+                lease_duration: ms(3_000),
+                renew_deadline: ms(2_500),
+                retry_period: ms(2_200),
+            },
+            true,
+        ),
+    ];
+    for (timings, ok) in cases {
+        let got = check_lease_timings(timings);
+        assert_eq!(got.is_ok(), ok, "{timings:?}: {got:?}");
+        if let Err(e) = got {
+            assert!(e.contains(LEADER_ELECTION_RENEW_DEADLINE), "{e}");
+        }
+    }
+}
+
 // ------------------------------------------------------------- the bus elector on a real server
 
 /// Short enough for tests, long enough that a loaded 2-core machine keeps renewing in time.
@@ -324,6 +565,11 @@ fn fast() -> Timings {
         renew_deadline: ms(2000),
         retry_period: ms(250),
     }
+}
+
+#[test]
+fn the_test_timings_are_valid() {
+    fast().validate().unwrap();
 }
 
 fn bus_elector(server: &NatsServer, identity: &str) -> BusElector {
@@ -414,7 +660,6 @@ async fn two_electors_one_leader_and_a_crashed_leader_is_replaced() {
         &JetStreamOptions::new(&server.url),
         "ns-sensor-pair",
         fast().lease_duration,
-        fast().renew_deadline,
     )
     .await
     .unwrap();
@@ -422,7 +667,7 @@ async fn two_electors_one_leader_and_a_crashed_leader_is_replaced() {
 }
 
 #[tokio::test]
-async fn a_leader_whose_lock_is_overwritten_stops_its_work_and_reports_lost() {
+async fn a_leader_whose_lock_is_overwritten_aborts_its_work_and_reports_lost() {
     let server = NatsServer::start().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
     let stop = CancellationToken::new();
@@ -432,9 +677,9 @@ async fn a_leader_whose_lock_is_overwritten_stops_its_work_and_reports_lost() {
     let set_flag = flag.clone();
     let task = tokio::spawn(async move {
         let set = move |l: bool| set_flag.store(l, Ordering::SeqCst);
-        run_while_leader(&mut elector, &stop, &set, |token| async move {
-            token.cancelled().await;
-            stopped.store(true, Ordering::SeqCst);
+        run_while_leader(&mut elector, &stop, &set, |_token| async move {
+            let _guard = SetOnDrop(stopped);
+            std::future::pending::<()>().await;
         })
         .await
     });
@@ -444,7 +689,6 @@ async fn a_leader_whose_lock_is_overwritten_stops_its_work_and_reports_lost() {
         &JetStreamOptions::new(&server.url),
         "ns-sensor-pair",
         fast().lease_duration,
-        fast().renew_deadline,
     )
     .await
     .unwrap();
@@ -463,6 +707,85 @@ async fn a_leader_whose_lock_is_overwritten_stops_its_work_and_reports_lost() {
     }
     assert!(work_stopped.load(Ordering::SeqCst));
     assert!(!flag.load(Ordering::SeqCst));
+}
+
+/// Leads with `elector`; returns the task holding the lock and the token that stops it.
+async fn lead(mut elector: BusElector) -> (tokio::task::JoinHandle<Hold>, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    assert!(
+        tokio::time::timeout(ms(10_000), elector.acquire(&shutdown))
+            .await
+            .expect("acquired in time")
+            .expect("no setup error")
+    );
+    let stop = CancellationToken::new();
+    let hold_stop = stop.clone();
+    let task = tokio::spawn(async move { elector.hold(&hold_stop).await });
+    (task, stop)
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_the_bus_gives_up_by_its_exact_renew_deadline() {
+    let mut server = NatsServer::start().unwrap();
+    let (task, _stop) = lead(bus_elector(&server, "a")).await;
+    // Some renewals succeed first.
+    tokio::time::sleep(ms(600)).await;
+    server.stop();
+    let cut = Instant::now();
+    let held = tokio::time::timeout(ms(10_000), task)
+        .await
+        .expect("the loss is noticed")
+        .unwrap();
+    let after = cut.elapsed();
+    match held {
+        Hold::Lost(reason) => assert!(reason.contains("renew deadline"), "{reason}"),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    // The last good renew started at most one retry period (plus a call) before the cut, and
+    // the loss comes exactly at its deadline: never later than the deadline after the cut
+    // (the former loop allowed up to renew + 2 * retry).
+    let t = fast();
+    assert!(
+        after <= t.renew_deadline + ms(150),
+        "lost {after:?} after the cut"
+    );
+    assert!(
+        after + t.retry_period + ms(200) >= t.renew_deadline,
+        "lost {after:?} after the cut, before the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_renew_that_landed_after_its_timeout_is_adopted() {
+    let server = NatsServer::start().unwrap();
+    let (task, stop) = lead(bus_elector(&server, "a")).await;
+    let lock = argo_events_bus::leaderlock::LeaderLock::open(
+        &JetStreamOptions::new(&server.url),
+        "ns-sensor-pair",
+        fast().lease_duration,
+    )
+    .await
+    .unwrap();
+    // Our own write at a newer revision than the elector knows (as a renew it gave up on
+    // would leave behind).
+    let LockView::Held { holder, revision } = lock.read().await.unwrap() else {
+        panic!("no lock held");
+    };
+    assert_eq!(holder, "a");
+    let landed = lock.update("a", revision).await.unwrap();
+    // Still leading well past the renew deadline, and renewing beyond the landed revision.
+    tokio::time::sleep(fast().renew_deadline + ms(500)).await;
+    assert!(!task.is_finished(), "the leader gave up");
+    match lock.read().await.unwrap() {
+        LockView::Held { holder, revision } => {
+            assert_eq!(holder, "a");
+            assert!(revision > landed, "{revision} <= {landed}");
+        }
+        LockView::Absent => panic!("the lock disappeared"),
+    }
+    stop.cancel();
+    let held = tokio::time::timeout(ms(5000), task).await.unwrap().unwrap();
+    assert_eq!(held, Hold::Released);
 }
 
 // ---------------------------------------------------------- a Sensor pair on a real server

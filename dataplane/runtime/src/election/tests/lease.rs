@@ -9,7 +9,7 @@ use http::{Request, Response, StatusCode};
 use kube::client::Body;
 use serde_json::{Map, Value, json};
 
-use super::super::k8s::LeaseElector;
+use super::super::k8s::{LeaseClient, LeaseElector, call_timeout};
 use super::*;
 
 const PREFIX: &str = "/apis/coordination.k8s.io/v1/namespaces/";
@@ -151,8 +151,8 @@ fn response(code: StatusCode, body: &Value) -> Response<Body> {
         .expect("a valid response")
 }
 
-/// A kube client answered by a shared in-memory Lease store.
-fn fake_client(store: Arc<Mutex<Leases>>) -> kube::Client {
+/// A Lease client answered by a shared in-memory Lease store.
+fn fake_client(store: Arc<Mutex<Leases>>) -> LeaseClient {
     let service = tower::service_fn(move |request: Request<Body>| {
         let store = store.clone();
         async move {
@@ -161,17 +161,17 @@ fn fake_client(store: Arc<Mutex<Leases>>) -> kube::Client {
             Ok::<_, std::convert::Infallible>(response(code, &body))
         }
     });
-    kube::Client::new(service, "default")
+    LeaseClient::from_service(service, "default")
 }
 
-fn lease_elector(client: kube::Client, identity: &str) -> LeaseElector {
+fn lease_elector(client: LeaseClient, identity: &str) -> LeaseElector {
     LeaseElector::new(client, "ns", "sensor-pair", identity, fast())
 }
 
 #[tokio::test]
 async fn acquiring_creates_and_applies_the_lease_with_upstreams_name_and_duration() {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
+    let client = LeaseClient::from_service(service, "default");
     let store = Arc::new(Mutex::new(Leases::default()));
     let server_store = store.clone();
     // Answer every request the elector makes from the in-memory store.
@@ -295,4 +295,122 @@ async fn a_leader_whose_lease_is_taken_reports_lost() {
         Hold::Lost(reason) => assert!(reason.contains("held by another replica"), "{reason}"),
         other => panic!("expected Lost, got {other:?}"),
     }
+}
+
+#[test]
+fn lease_calls_time_out_within_the_retry_period() {
+    for timings in [Timings::default(), fast()] {
+        assert!(call_timeout(timings) <= timings.retry_period, "{timings:?}");
+        assert!(
+            call_timeout(timings) < timings.renew_deadline,
+            "{timings:?}"
+        );
+    }
+}
+
+/// A fake whose `PATCH`es hang once `hang` is set (a renew that never answers).
+fn hanging_client(store: Arc<Mutex<Leases>>, hang: Arc<AtomicBool>) -> LeaseClient {
+    let service = tower::service_fn(move |request: Request<Body>| {
+        let store = store.clone();
+        let hang = hang.clone();
+        async move {
+            if hang.load(Ordering::SeqCst) && request.method() == http::Method::PATCH {
+                std::future::pending::<()>().await;
+            }
+            let seen = seen(request).await;
+            let (code, body) = store.lock().expect("store lock").handle(seen);
+            Ok::<_, std::convert::Infallible>(response(code, &body))
+        }
+    });
+    LeaseClient::from_service(service, "default")
+}
+
+#[tokio::test]
+async fn a_hung_renew_loses_the_lease_exactly_at_the_renew_deadline() {
+    let store = Arc::new(Mutex::new(Leases::default()));
+    let hang = Arc::new(AtomicBool::new(false));
+    let client = hanging_client(store.clone(), hang.clone());
+    let renewals = client.renewals().clone();
+    let mut elector = lease_elector(client, "pod-a");
+    let shutdown = CancellationToken::new();
+    assert!(
+        tokio::time::timeout(ms(10_000), elector.acquire(&shutdown))
+            .await
+            .expect("acquired in time")
+            .expect("no setup error")
+    );
+    hang.store(true, Ordering::SeqCst);
+    let last = renewals.last().expect("the acquiring apply was recorded");
+    let stop = CancellationToken::new();
+    let held = tokio::time::timeout(ms(10_000), elector.hold(&stop))
+        .await
+        .expect("the loss is noticed");
+    let at = last.elapsed();
+    match held {
+        Hold::Lost(reason) => assert!(reason.contains("renew deadline"), "{reason}"),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    // Lost at the deadline (plus scheduling slack), not one retry period or more later.
+    assert!(at >= fast().renew_deadline, "{at:?}");
+    assert!(at < fast().renew_deadline + ms(200), "{at:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_lease_is_created_again_by_a_waiting_standby() {
+    let store = Arc::new(Mutex::new(Leases::default()));
+    {
+        let mut leases = store.lock().expect("store lock");
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        let spec: Map<String, Value> = json!({
+            "holderIdentity": "other",
+            "leaseDurationSeconds": 2,
+            "acquireTime": now,
+            "renewTime": now,
+        })
+        .as_object()
+        .cloned()
+        .expect("an object");
+        let owners = spec
+            .keys()
+            .map(|k| (k.clone(), "argo-events-other".to_owned()))
+            .collect();
+        leases
+            .objects
+            .insert("ns/sensor-pair".into(), (spec, owners));
+        leases.version = 1;
+    }
+    let mut elector = lease_elector(fake_client(store.clone()), "pod-b");
+    let shutdown = CancellationToken::new();
+    let acquiring = tokio::spawn(async move {
+        let led = elector.acquire(&shutdown).await;
+        (led, elector)
+    });
+    wait_for("the standby to read the Lease", ms(5_000), || {
+        !store.lock().expect("store lock").log.is_empty()
+    })
+    .await;
+    store
+        .lock()
+        .expect("store lock")
+        .objects
+        .remove("ns/sensor-pair");
+    let deleted_at = store.lock().expect("store lock").log.len();
+    let (led, _elector) = tokio::time::timeout(ms(15_000), acquiring)
+        .await
+        .expect("acquired after the Lease was deleted")
+        .expect("the task");
+    assert!(led.expect("no setup error"));
+    let leases = store.lock().expect("store lock");
+    assert!(
+        leases.log[deleted_at..]
+            .iter()
+            .any(|s| s.method == "POST" && s.path.ends_with("/namespaces/ns/leases")),
+        "the Lease was not created again"
+    );
+    assert_eq!(
+        leases.object("ns/sensor-pair")["spec"]["holderIdentity"],
+        "pod-b"
+    );
 }
