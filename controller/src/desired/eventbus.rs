@@ -649,6 +649,51 @@ pub(super) fn value_env(name: &str, value: String) -> EnvVar {
     }
 }
 
+/// The projected `config-volume` of a bus's server pods: one ConfigMap key and some keys of the
+/// server Secret, each as a file (`(key, path)`).
+pub(super) fn config_volume(
+    config_map: String,
+    (cm_key, cm_path): (&str, &str),
+    secret: String,
+    secret_files: &[(&str, &str)],
+) -> Volume {
+    let files = |items: &[(&str, &str)]| {
+        items
+            .iter()
+            .map(|(key, path)| KeyToPath {
+                key: (*key).to_owned(),
+                path: (*path).to_owned(),
+                mode: None,
+            })
+            .collect()
+    };
+    Volume {
+        name: "config-volume".to_owned(),
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(vec![
+                VolumeProjection {
+                    config_map: Some(ConfigMapProjection {
+                        name: config_map,
+                        items: Some(files(&[(cm_key, cm_path)])),
+                        optional: None,
+                    }),
+                    ..Default::default()
+                },
+                VolumeProjection {
+                    secret: Some(SecretProjection {
+                        name: secret,
+                        items: Some(files(secret_files)),
+                        optional: None,
+                    }),
+                    ..Default::default()
+                },
+            ]),
+            default_mode: None,
+        }),
+        ..Default::default()
+    }
+}
+
 /// The volume claim template of a bus's data directory: `persistence`'s access mode (default
 /// `ReadWriteOnce`), storage class and size (default `default_size`), filesystem mode.
 pub(super) fn volume_claim_template(
@@ -725,52 +770,20 @@ pub fn jetstream_stateful_set(
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Default::default()
         },
-        Volume {
-            name: "config-volume".to_owned(),
-            projected: Some(ProjectedVolumeSource {
-                sources: Some(vec![
-                    VolumeProjection {
-                        config_map: Some(ConfigMapProjection {
-                            name: config_map_name(bus),
-                            items: Some(vec![KeyToPath {
-                                key: CONFIG_MAP_KEY.to_owned(),
-                                path: "nats-js.conf".to_owned(),
-                                mode: None,
-                            }]),
-                            optional: None,
-                        }),
-                        ..Default::default()
-                    },
-                    VolumeProjection {
-                        secret: Some(SecretProjection {
-                            name: server_secret_name(bus),
-                            items: Some(
-                                [
-                                    ("auth", "auth.conf"),
-                                    ("private-key", "server-key.pem"),
-                                    ("cert", "server-cert.pem"),
-                                    ("ca-cert", "ca-cert.pem"),
-                                    ("cluster-private-key", "cluster-server-key.pem"),
-                                    ("cluster-cert", "cluster-server-cert.pem"),
-                                    ("cluster-ca-cert", "cluster-ca-cert.pem"),
-                                ]
-                                .into_iter()
-                                .map(|(k, p)| KeyToPath {
-                                    key: k.to_owned(),
-                                    path: p.to_owned(),
-                                    mode: None,
-                                })
-                                .collect(),
-                            ),
-                            optional: None,
-                        }),
-                        ..Default::default()
-                    },
-                ]),
-                default_mode: None,
-            }),
-            ..Default::default()
-        },
+        config_volume(
+            config_map_name(bus),
+            (CONFIG_MAP_KEY, "nats-js.conf"),
+            server_secret_name(bus),
+            &[
+                ("auth", "auth.conf"),
+                ("private-key", "server-key.pem"),
+                ("cert", "server-cert.pem"),
+                ("ca-cert", "ca-cert.pem"),
+                ("cluster-private-key", "cluster-server-key.pem"),
+                ("cluster-cert", "cluster-server-cert.pem"),
+                ("cluster-ca-cert", "cluster-ca-cert.pem"),
+            ],
+        ),
     ];
     let mut claims = None;
     if let Some(p) = &js.persistence {

@@ -16,9 +16,9 @@ use argo_events_api::{EventBus, NATSConfig, NativeStrategy, SecretKeySelector};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapProjection, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
-    KeyToPath, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements,
-    Secret, SecretProjection, Service, ServicePort, ServiceSpec, Volume, VolumeProjection,
+    ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, Secret, Service, ServicePort, ServiceSpec,
+    Volume,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -26,8 +26,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::eventbus::{
-    StanGlobalConfig, event_bus_labels, field_env, meta, mount, name, namespace, random_string,
-    value_env, volume_claim_template,
+    StanGlobalConfig, config_volume, event_bus_labels, field_env, meta, mount, name, namespace,
+    random_string, value_env, volume_claim_template,
 };
 use super::{BuildError, add_hash, spec_hash};
 
@@ -447,39 +447,12 @@ pub fn stan_stateful_set(
         .filter(|t| t.resources != ResourceRequirements::default())
         .map(|t| t.resources.clone());
 
-    let mut volumes = vec![Volume {
-        name: "config-volume".to_owned(),
-        projected: Some(ProjectedVolumeSource {
-            sources: Some(vec![
-                VolumeProjection {
-                    config_map: Some(ConfigMapProjection {
-                        name: config_map_name(bus),
-                        items: Some(vec![KeyToPath {
-                            key: STAN_CONFIG_MAP_KEY.to_owned(),
-                            path: "stan.conf".to_owned(),
-                            mode: None,
-                        }]),
-                        optional: None,
-                    }),
-                    ..Default::default()
-                },
-                VolumeProjection {
-                    secret: Some(SecretProjection {
-                        name: server_secret_name(bus),
-                        items: Some(vec![KeyToPath {
-                            key: SERVER_AUTH_KEY.to_owned(),
-                            path: "auth.conf".to_owned(),
-                            mode: None,
-                        }]),
-                        optional: None,
-                    }),
-                    ..Default::default()
-                },
-            ]),
-            default_mode: None,
-        }),
-        ..Default::default()
-    }];
+    let mut volumes = vec![config_volume(
+        config_map_name(bus),
+        (STAN_CONFIG_MAP_KEY, "stan.conf"),
+        server_secret_name(bus),
+        &[(SERVER_AUTH_KEY, "auth.conf")],
+    )];
     let mut stan_mounts = vec![mount("config-volume", "/etc/stan-config")];
     let mut claims = None;
     if let Some(p) = &n.persistence {
