@@ -694,9 +694,36 @@ pub(super) fn config_volume(
     }
 }
 
+/// The data directory of a bus's server pods, mounted at `path`: a volume claim template named
+/// `claim` (returned, for the StatefulSet) when `persistence` is set, else an emptyDir volume
+/// named `empty_dir` (added to `volumes`).
+pub(super) fn data_directory(
+    persistence: Option<&PersistenceStrategy>,
+    (claim, default_size): (String, &str),
+    (empty_dir, path): (&str, &str),
+    volumes: &mut Vec<Volume>,
+    mounts: &mut Vec<VolumeMount>,
+) -> Option<Vec<PersistentVolumeClaim>> {
+    match persistence {
+        Some(p) => {
+            mounts.push(mount(&claim, path));
+            Some(vec![volume_claim_template(claim, p, default_size)])
+        }
+        None => {
+            volumes.push(Volume {
+                name: empty_dir.to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Default::default()
+            });
+            mounts.push(mount(empty_dir, path));
+            None
+        }
+    }
+}
+
 /// The volume claim template of a bus's data directory: `persistence`'s access mode (default
 /// `ReadWriteOnce`), storage class and size (default `default_size`), filesystem mode.
-pub(super) fn volume_claim_template(
+fn volume_claim_template(
     name: String,
     p: &PersistenceStrategy,
     default_size: &str,
@@ -785,18 +812,13 @@ pub fn jetstream_stateful_set(
             ],
         ),
     ];
-    let mut claims = None;
-    if let Some(p) = &js.persistence {
-        claims = Some(vec![volume_claim_template(pvc_name(bus), p, "20Gi")]);
-        main_mounts.push(mount(&pvc_name(bus), "/data/jetstream"));
-    } else {
-        volumes.push(Volume {
-            name: "js-data".to_owned(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        });
-        main_mounts.push(mount("js-data", "/data/jetstream"));
-    }
+    let claims = data_directory(
+        js.persistence.as_ref(),
+        (pvc_name(bus), "20Gi"),
+        ("js-data", "/data/jetstream"),
+        &mut volumes,
+        &mut main_mounts,
+    );
     let main = Container {
         name: "main".to_owned(),
         image: Some(v.nats_image.clone()),

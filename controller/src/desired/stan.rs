@@ -16,9 +16,8 @@ use argo_events_api::{EventBus, NATSConfig, NativeStrategy, SecretKeySelector};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, Secret, Service, ServicePort, ServiceSpec,
-    Volume,
+    ConfigMap, Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, Secret, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -26,8 +25,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::eventbus::{
-    StanGlobalConfig, config_volume, event_bus_labels, field_env, meta, mount, name, namespace,
-    random_string, value_env, volume_claim_template,
+    StanGlobalConfig, config_volume, data_directory, event_bus_labels, field_env, meta, mount,
+    name, namespace, random_string, value_env,
 };
 use super::{BuildError, add_hash, spec_hash};
 
@@ -454,18 +453,13 @@ pub fn stan_stateful_set(
         &[(SERVER_AUTH_KEY, "auth.conf")],
     )];
     let mut stan_mounts = vec![mount("config-volume", "/etc/stan-config")];
-    let mut claims = None;
-    if let Some(p) = &n.persistence {
-        claims = Some(vec![volume_claim_template(pvc_name(bus), p, "10Gi")]);
-        stan_mounts.push(mount(&pvc_name(bus), "/data/stan"));
-    } else {
-        volumes.push(Volume {
-            name: "stan-data".to_owned(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        });
-        stan_mounts.push(mount("stan-data", "/data/stan"));
-    }
+    let claims = data_directory(
+        n.persistence.as_ref(),
+        (pvc_name(bus), "10Gi"),
+        ("stan-data", "/data/stan"),
+        &mut volumes,
+        &mut stan_mounts,
+    );
 
     let stan = Container {
         name: "stan".to_owned(),
