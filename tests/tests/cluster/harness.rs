@@ -293,6 +293,24 @@ impl Namespace {
         self.apply(manifest).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Applies a manifest file of the workspace with every object moved into this namespace.
+    pub fn apply_file(&self, path: &str) {
+        let (docs, errors) =
+            argo_events_api::manifest::load(&[argo_events_tests::workspace_root().join(path)])
+                .unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        assert!(errors.is_empty(), "{path}: {errors:?}");
+        let items: Vec<Value> = docs
+            .into_iter()
+            .map(|d| {
+                let mut v = d.value;
+                v["metadata"]["namespace"] = Value::from(self.name.as_str());
+                v
+            })
+            .collect();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        self.must_apply(&list.to_string());
+    }
+
     pub fn get(&self, kind: &str, name: &str) -> Option<Value> {
         self.cluster.get(&self.name, kind, name)
     }

@@ -179,6 +179,10 @@ impl Pod {
         write(&sa_dir.join("ca.crt"), &cluster().ca_pem());
         mounts.push((sa_dir, SERVICE_ACCOUNT_DIR.to_string()));
 
+        // A mount over a directory holding the scratch space (an emptyDir at /tmp) would hide
+        // the sources of the mounts after it: those go last.
+        mounts.sort_by_key(|(_, target)| root.starts_with(target));
+
         let argv = self.argv();
         let program = workspace_bin(
             Path::new(&argv[0])

@@ -11,6 +11,7 @@
 //! `argo-events`) from the target directory: `cargo build --workspace --bins` first
 //! (scripts/test does).
 
+mod controller;
 mod harness;
 mod install;
 mod kubelet;
@@ -83,6 +84,7 @@ fn trials() -> Vec<Trial> {
     all.extend(smoke_trials());
     all.extend(schema::trials());
     all.extend(install::trials());
+    all.extend(controller::trials());
     all
 }
 
