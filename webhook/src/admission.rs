@@ -202,7 +202,7 @@ impl Review {
         }
     }
 
-    /// The objects an incoming Sensor refers to that `facts` lack and whose absence would be
+    /// The objects an incoming Sensor or EventSource refers to that `facts` lack and whose absence would be
     /// an error ([`rules::incoming_absences`]); a server confirms them with live reads and
     /// passes the answers to [`Review::answer_confirmed`].
     pub fn absences(&self, facts: &Facts) -> Vec<rules::Absent> {
@@ -210,6 +210,9 @@ impl Review {
             Stage::Validate(p) => match &p.decoded.value {
                 Object::Sensor(sensor) => {
                     rules::incoming_absences(facts, incoming(&p.namespace, sensor))
+                }
+                Object::EventSource(es) => {
+                    rules::incoming_source_absences(facts, incoming(&p.namespace, es))
                 }
                 _ => Vec::new(),
             },

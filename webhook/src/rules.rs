@@ -118,6 +118,15 @@ pub fn incoming_absences(facts: &Facts, s: Obj<'_, Sensor>) -> Vec<Absent> {
     absences(&issues)
 }
 
+/// The EventBus error about an incoming EventSource that rests on the bus's absence from
+/// `facts`, for a server to confirm with a live read.
+pub fn incoming_source_absences(facts: &Facts, es: Obj<'_, EventSource>) -> Vec<Absent> {
+    absences(&event_source_event_bus_issues(
+        es,
+        facts.event_buses_in(es.namespace),
+    ))
+}
+
 /// Every issue of every rule over `snap`, in rule order.
 pub fn check(snap: &Snapshot) -> Vec<Issue> {
     let facts = Facts::new(snap.clone());
@@ -126,6 +135,12 @@ pub fn check(snap: &Snapshot) -> Vec<Issue> {
         out.extend(sensor_reference_issues(
             Obj::of(s),
             facts.event_sources_in(&s.namespace),
+        ));
+    }
+    for es in &snap.event_sources {
+        out.extend(event_source_event_bus_issues(
+            Obj::of(es),
+            facts.event_buses_in(&es.namespace),
         ));
     }
     for s in &snap.sensors {
@@ -177,7 +192,14 @@ pub fn check_incoming(facts: &Facts, incoming: Incoming<'_>, rbac: RbacEvidence<
             out.extend(bus_pitfall(b));
             out
         }
-        Incoming::EventSource(es) => event_source_naming_issues(es),
+        Incoming::EventSource(es) => {
+            let mut out = event_source_naming_issues(es);
+            out.extend(event_source_event_bus_issues(
+                es,
+                facts.event_buses_in(es.namespace),
+            ));
+            out
+        }
         Incoming::Sensor(s) => {
             let mut out = sensor_naming_issues(s);
             out.extend(sensor_reference_issues(
@@ -498,15 +520,49 @@ fn sensor_reference_issues(s: Obj<'_, Sensor>, sources: &[Arc<Entry<EventSource>
 /// namespace (checked only when it holds some).
 pub fn event_bus_issues(snap: &Snapshot) -> Vec<Issue> {
     let facts = Facts::new(snap.clone());
-    snap.sensors
-        .iter()
-        .flat_map(|s| sensor_event_bus_issues(Obj::of(s), facts.event_buses_in(&s.namespace)))
+    let sources = snap.event_sources.iter().flat_map(|es| {
+        event_source_event_bus_issues(Obj::of(es), facts.event_buses_in(&es.namespace))
+    });
+    sources
+        .chain(
+            snap.sensors.iter().flat_map(|s| {
+                sensor_event_bus_issues(Obj::of(s), facts.event_buses_in(&s.namespace))
+            }),
+        )
         .collect()
 }
 
 /// [`event_bus_issues`] of one Sensor, against the EventBuses of its namespace.
 fn sensor_event_bus_issues(s: Obj<'_, Sensor>, buses: &[Arc<Entry<EventBus>>]) -> Vec<Issue> {
-    let name = s.value.spec.effective_event_bus_name();
+    bus_presence_issues(
+        s.doc,
+        s.namespace,
+        s.value.spec.effective_event_bus_name(),
+        buses,
+    )
+}
+
+/// [`event_bus_issues`] of one EventSource, against the EventBuses of its namespace.
+fn event_source_event_bus_issues(
+    es: Obj<'_, EventSource>,
+    buses: &[Arc<Entry<EventBus>>],
+) -> Vec<Issue> {
+    bus_presence_issues(
+        es.doc,
+        es.namespace,
+        es.value.spec.effective_event_bus_name(),
+        buses,
+    )
+}
+
+/// The EventBus `name` an object of document `doc` in `namespace` uses is among `buses`
+/// (checked only when there are some: GitOps may apply the bus later).
+fn bus_presence_issues(
+    doc: usize,
+    namespace: &str,
+    name: &str,
+    buses: &[Arc<Entry<EventBus>>],
+) -> Vec<Issue> {
     if buses.is_empty() || buses.iter().any(|b| b.name == name) {
         return Vec::new();
     }
@@ -514,17 +570,16 @@ fn sensor_event_bus_issues(s: Obj<'_, Sensor>, buses: &[Arc<Entry<EventBus>>]) -
     vec![Issue {
         absent: Some(Absent {
             kind: "EventBus",
-            namespace: s.namespace.to_owned(),
+            namespace: namespace.to_owned(),
             name: name.to_owned(),
         }),
         ..issue(
-            s.doc,
+            doc,
             Severity::Error,
             rule::EVENT_BUS,
             "spec.eventBusName".into(),
             format!(
-                "no EventBus {name:?} in {}; EventBuses there: {}",
-                s.namespace,
+                "no EventBus {name:?} in {namespace}; EventBuses there: {}",
                 names.join(", ")
             ),
         )

@@ -63,7 +63,15 @@ fn install_applies() {
     )
     .unwrap_or_else(|e| panic!("applying install.yaml: {e}"));
     c.kubectl_stdin(
-        &["apply", "--server-side", "--dry-run=server", "-f", "-"],
+        // Forced: the webhook case registers configurations of the same names meanwhile.
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--dry-run=server",
+            "-f",
+            "-",
+        ],
         Some(&list_of(webhooks)),
     )
     .unwrap_or_else(|e| panic!("install.yaml's webhook configurations (dry run): {e}"));

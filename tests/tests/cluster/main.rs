@@ -16,6 +16,7 @@ mod harness;
 mod install;
 mod kubelet;
 mod schema;
+mod webhook;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -85,6 +86,7 @@ fn trials() -> Vec<Trial> {
     all.extend(schema::trials());
     all.extend(install::trials());
     all.extend(controller::trials());
+    all.extend(webhook::trials());
     all
 }
 

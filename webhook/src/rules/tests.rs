@@ -169,6 +169,43 @@ fn the_event_bus_must_be_among_the_given_ones() {
 }
 
 #[test]
+fn an_event_source_must_name_one_of_the_given_event_buses() {
+    use crate::snapshot::Facts;
+    let mut es = webhook_source();
+    es["spec"]["eventBusName"] = json!("jetstream");
+    let docs = vec![bus("default"), es.clone()];
+    let issues = check(&snapshot(docs.clone()));
+    let expected = vec![(
+        1,
+        Severity::Error,
+        rule::EVENT_BUS,
+        "spec.eventBusName".to_string(),
+        "no EventBus \"jetstream\" in argo-events; EventBuses there: default".to_string(),
+    )];
+    assert_eq!(summary(&issues), expected);
+    // The admission path finds the same, and names the absent bus for a live read.
+    let facts = Facts::new(snapshot(vec![bus("default")]));
+    let snap = snapshot(docs);
+    let incoming = Obj::of(&snap.event_sources[0]);
+    let one = check_incoming(&facts, Incoming::EventSource(incoming), RbacEvidence::Static);
+    assert_eq!(summary(&one), expected);
+    assert_eq!(
+        incoming_source_absences(&facts, incoming),
+        vec![Absent {
+            kind: "EventBus",
+            namespace: NS.into(),
+            name: "jetstream".into()
+        }]
+    );
+    // The default bus, and a namespace with no EventBus at all (GitOps may apply it later).
+    assert_eq!(
+        summary(&check(&snapshot(vec![bus("default"), webhook_source()]))),
+        vec![]
+    );
+    assert_eq!(summary(&check(&snapshot(vec![es]))), vec![]);
+}
+
+#[test]
 fn rbac_denies_a_verb_the_role_does_not_grant() {
     let snap = snapshot(seed(sensor(
         "github-eventsource",
