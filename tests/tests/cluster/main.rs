@@ -15,6 +15,7 @@ mod controller;
 mod harness;
 mod install;
 mod kubelet;
+mod pipeline;
 mod schema;
 mod webhook;
 
@@ -87,6 +88,7 @@ fn trials() -> Vec<Trial> {
     all.extend(install::trials());
     all.extend(controller::trials());
     all.extend(webhook::trials());
+    all.extend(pipeline::trials());
     all
 }
 
