@@ -130,6 +130,28 @@ fn reconciles_with_install_rbac() {
         &["DependenciesProvided", "TriggersProvided", "Deployed"],
         &mut ctl,
     );
+    // An EventSource with a service gets the Service upstream names `<es>-eventsource-svc`.
+    ns.must_apply(
+        &serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
+            "metadata": {"name": "hooks"},
+            "spec": {"service": {"ports": [{"port": 12000, "targetPort": 12000}]},
+                "webhook": {"push": {"port": "12000", "endpoint": "/push", "method": "POST"}}}})
+        .to_string(),
+    );
+    let service = wait_for("the Service hooks-eventsource-svc", WAIT, || {
+        ctl.assert_running();
+        Ok(ns.get("service", "hooks-eventsource-svc"))
+    });
+    assert_eq!(
+        (
+            &service["metadata"]["labels"]["eventsource-name"],
+            &service["spec"]["ports"][0]["port"],
+            &service["spec"]["selector"]["eventsource-name"],
+        ),
+        (&serde_json::json!("hooks"), &serde_json::json!(12000), &serde_json::json!("hooks")),
+        "the EventSource's Service: {service}"
+    );
+    owned_deployment(&ns, "eventsource-name", "hooks", &mut ctl);
     let es = owned_deployment(&ns, "eventsource-name", "webhook", &mut ctl);
     let sensor = owned_deployment(&ns, "sensor-name", "build-on-push", &mut ctl);
     for (deployment, prefix, controller) in [
@@ -181,6 +203,7 @@ fn reconciles_with_install_rbac() {
     );
     ns.must(&["delete", "sensor", "build-on-push", "--timeout=30s"]);
     ns.must(&["delete", "eventsource", "webhook", "--timeout=30s"]);
+    ns.must(&["delete", "eventsource", "hooks", "--timeout=30s"]);
     wait_for("the EventBus to be deleted", WAIT, || {
         ctl.assert_running();
         Ok(ns.get("eventbus", "default").is_none().then_some(()))
