@@ -16,10 +16,13 @@ const QUICKSTART_SENSOR: &str = "manifests/examples/quickstart/sensor.yaml";
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("controller::reconciles_the_three_kinds_with_its_install_rbac", || {
-            reconciles_with_install_rbac();
-            Ok(())
-        }),
+        Trial::test(
+            "controller::reconciles_the_three_kinds_with_its_install_rbac",
+            || {
+                reconciles_with_install_rbac();
+                Ok(())
+            },
+        ),
         Trial::test("controller::a_standby_takes_the_lease_after_kill_9", || {
             standby_takes_over();
             Ok(())
@@ -87,7 +90,13 @@ fn reconciles_with_install_rbac() {
     let mut ctl = start_controller(&ns, "controller-manager-0");
 
     // The install's EventBus `default` (JetStream, 3 replicas).
-    wait_ready(&ns, "eventbus", "default", &["Configured", "Deployed"], &mut ctl);
+    wait_ready(
+        &ns,
+        "eventbus",
+        "default",
+        &["Configured", "Deployed"],
+        &mut ctl,
+    );
     for (kind, name) in [
         ("statefulset", "eventbus-default-js"),
         ("service", "eventbus-default-js-svc"),
@@ -101,7 +110,11 @@ fn reconciles_with_install_rbac() {
             .unwrap_or_else(|| panic!("{kind} {name} was not created"));
         let owner = &object["metadata"]["ownerReferences"][0];
         assert_eq!(
-            (owner["kind"].as_str(), owner["name"].as_str(), owner["controller"].as_bool()),
+            (
+                owner["kind"].as_str(),
+                owner["name"].as_str(),
+                owner["controller"].as_bool()
+            ),
             (Some("EventBus"), Some("default"), Some(true)),
             "{kind} {name} is owned by its EventBus"
         );
@@ -122,7 +135,13 @@ fn reconciles_with_install_rbac() {
     // The quickstart EventSource and Sensor.
     ns.apply_file(QUICKSTART_ES);
     ns.apply_file(QUICKSTART_SENSOR);
-    wait_ready(&ns, "eventsource", "webhook", &["SourcesProvided", "Deployed"], &mut ctl);
+    wait_ready(
+        &ns,
+        "eventsource",
+        "webhook",
+        &["SourcesProvided", "Deployed"],
+        &mut ctl,
+    );
     wait_ready(
         &ns,
         "sensor",
@@ -148,7 +167,11 @@ fn reconciles_with_install_rbac() {
             &service["spec"]["ports"][0]["port"],
             &service["spec"]["selector"]["eventsource-name"],
         ),
-        (&serde_json::json!("hooks"), &serde_json::json!(12000), &serde_json::json!("hooks")),
+        (
+            &serde_json::json!("hooks"),
+            &serde_json::json!(12000),
+            &serde_json::json!("hooks")
+        ),
         "the EventSource's Service: {service}"
     );
     owned_deployment(&ns, "eventsource-name", "hooks", &mut ctl);
@@ -181,7 +204,10 @@ fn reconciles_with_install_rbac() {
         "-p",
         r#"{"spec":{"template":{"metadata":{"labels":{"rolled":"yes"}}}}}"#,
     ]);
-    let es_name = es["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let es_name = es["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     wait_for("the EventSource's pod template to change", WAIT, || {
         ctl.assert_running();
         let now = ns.get("deployment", &es_name).ok_or("Deployment gone")?;
@@ -196,7 +222,9 @@ fn reconciles_with_install_rbac() {
     // Deleting the EventBus waits for its users; then the finalizer is removed.
     ns.must(&["delete", "eventbus", "default", "--wait=false"]);
     std::thread::sleep(Duration::from_secs(2));
-    let held = ns.get("eventbus", "default").expect("held by its finalizer");
+    let held = ns
+        .get("eventbus", "default")
+        .expect("held by its finalizer");
     assert!(
         held["metadata"]["deletionTimestamp"].is_string(),
         "the EventBus is being deleted"
@@ -228,7 +256,13 @@ fn standby_takes_over() {
         holder.contains("controller-manager-a"),
         "holder {holder:?} is the first controller"
     );
-    wait_ready(&ns, "eventbus", "default", &["Configured", "Deployed"], &mut first);
+    wait_ready(
+        &ns,
+        "eventbus",
+        "default",
+        &["Configured", "Deployed"],
+        &mut first,
+    );
     let mut second = start_controller(&ns, "controller-manager-b");
     std::thread::sleep(Duration::from_secs(3));
     second.assert_running();

@@ -182,7 +182,9 @@ impl Cluster {
         if out.trim().is_empty() {
             return None;
         }
-        Some(serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl get {kind} {name}: {e}")))
+        Some(
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl get {kind} {name}: {e}")),
+        )
     }
 
     /// The items of `kubectl get KIND -o json` in a namespace, with an optional label selector.
@@ -220,19 +222,22 @@ impl Cluster {
 
     /// The admin kubeconfig's cluster entry (server, CA).
     fn kubeconfig_cluster(&self) -> Value {
-        let view: Value = serde_json::from_str(&self.must(&[
-            "config", "view", "--raw", "--minify", "-o", "json",
-        ]))
+        let view: Value = serde_json::from_str(
+            &self.must(&["config", "view", "--raw", "--minify", "-o", "json"]),
+        )
         .expect("kubectl config view prints JSON");
         view["clusters"][0]["cluster"].clone()
     }
 
     /// The API server's port on 127.0.0.1, from the kubeconfig.
     pub fn kubeconfig_server_port(&self) -> Option<u16> {
-        let server = self.kubeconfig_cluster()["server"]
-            .as_str()?
-            .to_string();
-        server.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+        let server = self.kubeconfig_cluster()["server"].as_str()?.to_string();
+        server
+            .rsplit(':')
+            .next()?
+            .trim_end_matches('/')
+            .parse()
+            .ok()
     }
 
     /// The CA (PEM) the API server's certificate is signed by.

@@ -39,8 +39,8 @@ pub fn trials() -> Vec<Trial> {
 /// The documents of a committed install manifest, as JSON.
 pub fn documents(file: &str) -> Vec<Value> {
     let path = argo_events_tests::workspace_root().join(file);
-    let (docs, errors) = argo_events_api::manifest::load(&[path])
-        .unwrap_or_else(|e| panic!("reading {file}: {e}"));
+    let (docs, errors) =
+        argo_events_api::manifest::load(&[path]).unwrap_or_else(|e| panic!("reading {file}: {e}"));
     assert!(errors.is_empty(), "{file}: {errors:?}");
     docs.into_iter().map(|d| d.value).collect()
 }
@@ -55,10 +55,21 @@ fn install_applies() {
     let (webhooks, rest): (Vec<Value>, Vec<Value>) = docs
         .into_iter()
         .partition(|d| WEBHOOK_KINDS.contains(&d["kind"].as_str().unwrap_or_default()));
-    assert_eq!(webhooks.len(), 2, "install.yaml has both webhook configurations");
+    assert_eq!(
+        webhooks.len(),
+        2,
+        "install.yaml has both webhook configurations"
+    );
     let expected: Vec<(String, String, Option<String>)> = rest.iter().map(identity).collect();
     c.kubectl_stdin(
-        &["apply", "--server-side", "--field-manager", "install", "-f", "-"],
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "install",
+            "-f",
+            "-",
+        ],
         Some(&list_of(rest)),
     )
     .unwrap_or_else(|e| panic!("applying install.yaml: {e}"));

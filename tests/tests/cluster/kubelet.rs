@@ -146,7 +146,11 @@ impl Pod {
         let mut mounts: Vec<(PathBuf, String)> = Vec::new();
         let spec = &self.deployment["spec"]["template"]["spec"];
         let volumes = spec["volumes"].as_array().cloned().unwrap_or_default();
-        for mount in self.container()["volumeMounts"].as_array().into_iter().flatten() {
+        for mount in self.container()["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let name = mount["name"].as_str().unwrap_or_default();
             let target = mount["mountPath"].as_str().unwrap_or_default().to_string();
             assert!(
@@ -199,12 +203,20 @@ impl Pod {
         }
         script.push_str("exec \"$@\"\n");
         let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh"])
-            .arg(program)
-            .args(&argv[1..])
-            .env_clear()
-            .envs(self.environment())
-            .current_dir(&root);
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ])
+        .arg(program)
+        .args(&argv[1..])
+        .env_clear()
+        .envs(self.environment())
+        .current_dir(&root);
         Proc::spawn(&format!("pod-{}", self.name), cmd)
     }
 
@@ -216,7 +228,10 @@ impl Pod {
             )
         } else if let Some(secret) = volume.get("secret") {
             (
-                secret_data(&self.namespace, secret["secretName"].as_str().unwrap_or_default()),
+                secret_data(
+                    &self.namespace,
+                    secret["secretName"].as_str().unwrap_or_default(),
+                ),
                 secret["items"].clone(),
             )
         } else if volume.get("emptyDir").is_some() {

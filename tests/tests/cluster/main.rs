@@ -16,6 +16,7 @@ mod harness;
 mod install;
 mod kubelet;
 mod pipeline;
+mod rbac;
 mod schema;
 mod webhook;
 
@@ -45,7 +46,10 @@ fn main() {
             if !listing {
                 println!("SKIPPED: the cluster suite ({reason})");
             }
-            let trials = trials.into_iter().map(|t| t.with_ignored_flag(true)).collect();
+            let trials = trials
+                .into_iter()
+                .map(|t| t.with_ignored_flag(true))
+                .collect();
             libtest_mimic::run(&args, trials)
         }
         Ok(Setup::Ready(c)) => {
@@ -88,6 +92,7 @@ fn trials() -> Vec<Trial> {
     all.extend(install::trials());
     all.extend(controller::trials());
     all.extend(webhook::trials());
+    all.extend(rbac::trials());
     all.extend(pipeline::trials());
     all
 }

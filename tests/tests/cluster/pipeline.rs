@@ -126,7 +126,13 @@ fn pipeline() {
         r#"{"spec":{"jetstream":{"replicas":1,"streamConfig":"replicas: 1\n"}}}"#,
     ]);
     let mut ctl = start_controller(&ns, "controller-manager-0");
-    wait_ready(&ns, "eventbus", "default", &["Configured", "Deployed"], &mut ctl);
+    wait_ready(
+        &ns,
+        "eventbus",
+        "default",
+        &["Configured", "Deployed"],
+        &mut ctl,
+    );
 
     // The Sensor's ServiceAccount may create exactly what its triggers create.
     ns.must(&["create", "serviceaccount", "pipeline-sa"]);
@@ -195,7 +201,14 @@ fn pipeline() {
         nats.assert_running();
         let out = Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5"])
-            .args(["-X", "POST", "-H", "Content-Type: application/json", "-d", &body])
+            .args([
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body,
+            ])
             .arg(format!("http://127.0.0.1:{port}/push"))
             .output()
             .map_err(|e| format!("curl: {e}"))?;
@@ -216,7 +229,10 @@ fn pipeline() {
             Ok(ns.list("configmaps", Some(selector)).into_iter().next())
         },
     );
-    assert_eq!(cm["data"]["commit"], commit, "the ConfigMap carries the commit");
+    assert_eq!(
+        cm["data"]["commit"], commit,
+        "the ConfigMap carries the commit"
+    );
     assert_eq!(
         cm["metadata"]["labels"]["events.argoproj.io/trigger"], "record",
         "upstream's trigger label"

@@ -15,26 +15,32 @@ const KINDS: [&str; 3] = ["EventBus", "EventSource", "Sensor"];
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("schema::every_corpus_example_is_stored_without_losing_a_field", || {
-            every_corpus_example_round_trips();
-            Ok(())
-        }),
+        Trial::test(
+            "schema::every_corpus_example_is_stored_without_losing_a_field",
+            || {
+                every_corpus_example_round_trips();
+                Ok(())
+            },
+        ),
         Trial::test("schema::quickstart_and_install_objects_round_trip", || {
             project_examples_round_trip();
             Ok(())
         }),
-        Trial::test("schema::unknown_fields_are_kept_as_upstream_keeps_them", || {
-            unknown_fields_are_kept();
-            Ok(())
-        }),
+        Trial::test(
+            "schema::unknown_fields_are_kept_as_upstream_keeps_them",
+            || {
+                unknown_fields_are_kept();
+                Ok(())
+            },
+        ),
     ]
 }
 
 /// The example objects of the argo kinds in `files`, each renamed `<n>-<name>` so that all fit
 /// in one namespace, with the file each came from.
 fn objects_of(files: &[std::path::PathBuf], namespace: &str) -> Vec<(String, Value)> {
-    let (docs, errors) = argo_events_api::manifest::load(files)
-        .unwrap_or_else(|e| panic!("reading manifests: {e}"));
+    let (docs, errors) =
+        argo_events_api::manifest::load(files).unwrap_or_else(|e| panic!("reading manifests: {e}"));
     assert!(errors.is_empty(), "manifests that do not parse: {errors:?}");
     let root = argo_events_tests::workspace_root();
     let mut out = Vec::new();
@@ -95,7 +101,10 @@ fn round_trip(prefix: &str, files: &[std::path::PathBuf], at_least: usize) {
         "items": objects.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
     });
     let mut problems = Vec::new();
-    if let Err(e) = c.kubectl_stdin(&["create", "-f", "-", "-o", "name"], Some(&list.to_string())) {
+    if let Err(e) = c.kubectl_stdin(
+        &["create", "-f", "-", "-o", "name"],
+        Some(&list.to_string()),
+    ) {
         problems.push(format!("the API server refused objects: {e}"));
     }
     let stored: BTreeMap<(String, String), Value> = ns

@@ -35,7 +35,6 @@ pub fn trials() -> Vec<Trial> {
 /// The webhook server on the host, as its install ServiceAccount.
 struct Server {
     proc: Proc,
-    port: u16,
     admin: u16,
 }
 
@@ -54,7 +53,6 @@ impl Server {
             .env("NAMESPACE", "argo-events");
         let mut server = Server {
             proc: Proc::spawn("webhook-server", cmd),
-            port,
             admin,
         };
         server.wait_ready();
@@ -95,7 +93,14 @@ fn apply_webhook_rbac() {
     assert!(items.len() >= 4, "the install's webhook RBAC: {items:?}");
     cluster()
         .kubectl_stdin(
-            &["apply", "--server-side", "--field-manager", "cluster-suite", "-f", "-"],
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "cluster-suite",
+                "-f",
+                "-",
+            ],
             Some(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()),
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -113,8 +118,7 @@ fn register(port: u16) {
         };
         for webhook in doc["webhooks"].as_array_mut().into_iter().flatten() {
             webhook["clientConfig"] = json!({"url": format!("https://localhost:{port}{path}")});
-            webhook["namespaceSelector"] =
-                json!({"matchLabels": {NAMESPACE_LABEL: LABEL_VALUE}});
+            webhook["namespaceSelector"] = json!({"matchLabels": {NAMESPACE_LABEL: LABEL_VALUE}});
         }
         items.push(doc);
     }

@@ -373,14 +373,24 @@ pub(super) fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String
     by_labels && by_expressions
 }
 
+/// The namespace of a ServiceAccount user name, `system:serviceaccount:<namespace>:<name>`.
+fn service_account_user_namespace(user: &str) -> Option<&str> {
+    let (ns, _) = user
+        .strip_prefix("system:serviceaccount:")?
+        .split_once(':')?;
+    Some(ns)
+}
+
 /// Whether a binding subject is the ServiceAccount `ns/sa`; `binding_ns` is where a
-/// RoleBinding lives (a ServiceAccount subject without a namespace is in it).
+/// RoleBinding lives (a ServiceAccount subject without a namespace is in it). A `User` subject
+/// is matched by the user name the API server gives the ServiceAccount, as the authorizer does.
 fn subject_is(subject: &Subject, binding_ns: Option<&str>, ns: &str, sa: &str) -> bool {
     match subject.kind.as_str() {
         "ServiceAccount" => {
             let subject_ns = subject.namespace.as_deref().or(binding_ns);
             subject.name == sa && subject_ns == Some(ns)
         }
+        "User" => subject.name == format!("system:serviceaccount:{ns}:{sa}"),
         "Group" => {
             subject.name == "system:serviceaccounts"
                 || subject.name == format!("system:serviceaccounts:{ns}")
@@ -395,7 +405,8 @@ fn subject_is(subject: &Subject, binding_ns: Option<&str>, ns: &str, sa: &str) -
 /// with their aggregated rules expanded.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RbacIndex {
-    /// Namespaces with a Role or RoleBinding, or named by a ClusterRoleBinding subject.
+    /// Namespaces with a Role or RoleBinding, or named by a ClusterRoleBinding subject (a
+    /// ServiceAccount, its namespace's group, or a ServiceAccount's user name).
     given: HashSet<String>,
     /// A ClusterRoleBinding binds a group holding every ServiceAccount.
     given_everywhere: bool,
@@ -432,6 +443,11 @@ impl RbacIndex {
                             index.given.insert(ns.clone());
                         }
                     }
+                    "User" => {
+                        if let Some(ns) = service_account_user_namespace(&s.name) {
+                            index.given.insert(ns.to_owned());
+                        }
+                    }
                     "Group" => match s.name.strip_prefix("system:serviceaccounts:") {
                         Some(ns) => {
                             index.given.insert(ns.to_owned());
@@ -452,7 +468,13 @@ impl RbacIndex {
             if index.cluster_roles.contains_key(&role.name) {
                 continue;
             }
-            let mut rules: Vec<PolicyRule> = role.value.rules.iter().flatten().cloned().collect();
+            // An aggregated role's rules are what the aggregation controller writes: the union
+            // of the roles it selects, replacing any rules of its own.
+            let mut rules: Vec<PolicyRule> = if role.value.aggregation_rule.is_some() {
+                Vec::new()
+            } else {
+                role.value.rules.iter().flatten().cloned().collect()
+            };
             let selectors = role
                 .value
                 .aggregation_rule

@@ -187,7 +187,11 @@ fn an_event_source_must_name_one_of_the_given_event_buses() {
     let facts = Facts::new(snapshot(vec![bus("default")]));
     let snap = snapshot(docs);
     let incoming = Obj::of(&snap.event_sources[0]);
-    let one = check_incoming(&facts, Incoming::EventSource(incoming), RbacEvidence::Static);
+    let one = check_incoming(
+        &facts,
+        Incoming::EventSource(incoming),
+        RbacEvidence::Static,
+    );
     assert_eq!(summary(&one), expected);
     assert_eq!(
         incoming_source_absences(&facts, incoming),
@@ -308,6 +312,39 @@ fn rbac_rules_match_verbs_groups_resources_and_names() {
             "{r} {verb} {name:?}"
         );
     }
+}
+
+/// The aggregation controller replaces an aggregated role's own rules with its parts' rules, so
+/// rules written in the aggregated role itself grant nothing.
+#[test]
+fn rbac_ignores_the_own_rules_of_an_aggregated_cluster_role() {
+    let aggregated = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "workflow-admin"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"argo/aggregate": "true"}}]},
+        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["update"]}]});
+    let part = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "workflow-part", "labels": {"argo/aggregate": "true"}},
+        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"]}]});
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "workflow-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "operate-workflow-sa", "namespace": NS}]});
+    let trigger = |operation: &str| {
+        json!({"name": "build", "argoWorkflow": {"operation": operation,
+            "source": {"resource": workflow("name")}}})
+    };
+    let docs = |t: Value| vec![aggregated.clone(), part.clone(), binding.clone(), sensor("", t)];
+    // suspend needs patch: granted by the part.
+    assert_eq!(summary(&check(&snapshot(docs(trigger("suspend"))))), vec![]);
+    // retry needs update: only the aggregated role's own (replaced) rules name it.
+    let issues = check(&snapshot(docs(trigger("retry"))));
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        issues[0]
+            .message
+            .contains("may not update workflows.argoproj.io"),
+        "{issues:?}"
+    );
 }
 
 #[test]
@@ -764,4 +801,59 @@ fn access_checks_follow_the_resource_namespace_and_parameters() {
     let checks = sensor_access_checks(&s.namespace, &s.value);
     let denied = decided_issues(s.doc, &checks, &[AccessDecision::Denied]);
     assert_eq!(denied[0].severity, Severity::Warning);
+}
+
+/// A `User` subject spelled as the ServiceAccount's user name binds it, as the API server's
+/// authorizer matches user names; a ClusterRoleBinding with such a subject makes its namespace
+/// one the snapshot gives RBAC for.
+#[test]
+fn rbac_binds_a_user_subject_spelled_as_the_service_account() {
+    let user =
+        |name: &str| json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": name});
+    let mut binding = role_binding();
+    binding["subjects"] = json!([user(
+        "system:serviceaccount:argo-events:operate-workflow-sa"
+    )]);
+    let docs = vec![
+        role(&["create"], &["workflows"]),
+        binding.clone(),
+        sensor("", submit()),
+    ];
+    assert_eq!(summary(&check(&snapshot(docs))), vec![]);
+    // Another ServiceAccount's user name does not bind this one.
+    binding["subjects"] = json!([user("system:serviceaccount:argo-events:someone-else")]);
+    let issues = check(&snapshot(vec![
+        role(&["create"], &["workflows"]),
+        binding,
+        sensor("", submit()),
+    ]));
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(issues[0].message.starts_with(
+        "ServiceAccount argo-events/operate-workflow-sa may not create workflows.argoproj.io"
+    ));
+
+    let cluster_role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "workflow-creator"},
+        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]}]});
+    let cluster_binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "workflow-creator"},
+        "subjects": [user("system:serviceaccount:argo-events:operate-workflow-sa")]});
+    let docs = |trigger: Value| {
+        vec![
+            cluster_role.clone(),
+            cluster_binding.clone(),
+            sensor("", trigger),
+        ]
+    };
+    assert_eq!(summary(&check(&snapshot(docs(submit())))), vec![]);
+    // The binding's user name gives RBAC for argo-events: what it does not grant is denied.
+    let issues = check(&snapshot(docs(k8s("update", workflow("name")))));
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].severity, Severity::Error);
+    assert!(
+        issues[0]
+            .message
+            .contains("may not update workflows.argoproj.io")
+    );
 }
