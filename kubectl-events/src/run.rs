@@ -14,7 +14,7 @@ use argo_events_bus::EventBus;
 use argo_events_bus::memory::MemoryBus;
 use argo_events_engine::machine::{DependencyVerdict, TriggerVerdict};
 use argo_events_eventsource::secrets::MapSecrets;
-use argo_events_eventsource::{Observer, SourceContext, SystemClock};
+use argo_events_eventsource::{KubeAccess, Observer, SourceContext, SystemClock};
 use argo_events_runtime::metrics::SensorMetrics;
 use argo_events_runtime::sensor::{Options, SensorObserver, SensorRunner};
 use argo_events_runtime::triggers::{ActionSink, Executor, KubeTarget, TriggerContext};
@@ -171,6 +171,11 @@ pub async fn run(
         K8sMode::Print => KubeTarget::Print,
         K8sMode::Apply => KubeTarget::Client(kube_client(kube).await?),
     };
+    // Resource sources watch the cluster of the plugin's kube flags.
+    let source_kube = match sources.iter().any(|es| !es.spec.resource.is_empty()) {
+        true => KubeAccess::Client(kube_client(kube).await?),
+        false => KubeAccess::Infer,
+    };
     let mut secrets = MapSecrets::default();
     for s in &args.secrets {
         let (key, value) = s
@@ -268,6 +273,7 @@ pub async fn run(
             observer: Arc::new(SourcePrinter {
                 printer: printer.clone(),
             }),
+            kube: source_kube.clone(),
             publish_timeout: Duration::from_secs(5),
             shutdown: shutdown.clone(),
         };

@@ -1,5 +1,5 @@
 //! EventSource adapters. Each turns something outside (an HTTP request, a schedule, a NATS
-//! message) into a CloudEvent and publishes it on the [`EventBus`]; an HTTP source answers its
+//! message, a change to a Kubernetes object) into a CloudEvent and publishes it on the [`EventBus`]; an HTTP source answers its
 //! caller only after the bus has stored the event.
 //!
 //! [`run`] starts every event of an EventSource and returns when `ctx.shutdown` fires.
@@ -11,6 +11,7 @@ pub mod github;
 pub mod gitlab;
 pub mod nats;
 mod publish;
+pub mod resource;
 pub mod secrets;
 pub mod webhook;
 
@@ -23,6 +24,7 @@ use argo_events_bus::{EventBus, KeyValue};
 use tokio_util::sync::CancellationToken;
 
 pub use clock::{Clock, SystemClock};
+pub use resource::KubeAccess;
 pub use secrets::SecretReader;
 
 /// Why an EventSource cannot run.
@@ -30,7 +32,7 @@ pub use secrets::SecretReader;
 pub enum SourceError {
     /// The spec uses a source kind with no adapter here.
     #[error(
-        "EventSource {event_source}: the {kind} source kind is not supported yet (events: {events}); supported: webhook, github, gitlab, calendar, nats"
+        "EventSource {event_source}: the {kind} source kind is not supported yet (events: {events}); supported: webhook, github, gitlab, calendar, nats, resource"
     )]
     Unsupported {
         /// EventSource name.
@@ -96,6 +98,8 @@ pub struct SourceContext {
     pub clock: Arc<dyn Clock>,
     /// Sees every event.
     pub observer: Arc<dyn Observer>,
+    /// How resource sources reach the Kubernetes API.
+    pub kube: KubeAccess,
     /// How long an HTTP source waits for the bus before answering 503.
     pub publish_timeout: Duration,
     /// Stops every listener.
@@ -104,7 +108,9 @@ pub struct SourceContext {
 
 /// Refuses EventSources that use a kind without an adapter, naming it.
 pub fn check_supported(source: &EventSource) -> Result<(), SourceError> {
-    const SUPPORTED: &[&str] = &["webhook", "github", "gitlab", "calendar", "nats"];
+    const SUPPORTED: &[&str] = &[
+        "webhook", "github", "gitlab", "calendar", "nats", "resource",
+    ];
     let mut by_kind: Vec<(&'static str, Vec<&str>)> = Vec::new();
     for (kind, event) in source.spec.event_names() {
         match by_kind.iter_mut().find(|(k, _)| *k == kind) {
@@ -124,10 +130,10 @@ pub fn check_supported(source: &EventSource) -> Result<(), SourceError> {
 
 /// Runs every event of an EventSource: refuses unsupported kinds ([`check_supported`]), checks
 /// every event and reads its secrets before anything starts, then serves the HTTP sources (one
-/// listener per port), the calendars and the NATS subscriptions. Returns `Ok` once
-/// `ctx.shutdown` is cancelled and everything stopped (HTTP requests in flight are finished),
-/// or the first fatal error (a port in use, a NATS server that cannot be reached…), after
-/// stopping the rest.
+/// listener per port), the calendars, the NATS subscriptions and the Kubernetes watches.
+/// Returns `Ok` once `ctx.shutdown` is cancelled and everything stopped (HTTP requests in
+/// flight are finished), or the first fatal error (a port in use, a NATS server that cannot be
+/// reached, no Kubernetes API configuration…), after stopping the rest.
 pub async fn run(source: &EventSource, ctx: SourceContext) -> Result<(), SourceError> {
     check_supported(source)?;
     let name = source.metadata.name.clone().unwrap_or_default();
@@ -157,6 +163,24 @@ pub async fn run(source: &EventSource, ctx: SourceContext) -> Result<(), SourceE
         .iter()
         .map(|(event, s)| nats::prepare(&name, event, s, secrets))
         .collect::<Result<Vec<_>, _>>()?;
+    let watches = spec
+        .resource
+        .iter()
+        .map(|(event, s)| resource::prepare(&name, event, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kube = match watches.is_empty() {
+        true => None,
+        false => Some(
+            ctx.kube
+                .client()
+                .await
+                .map_err(|reason| SourceError::Start {
+                    event_source: name.clone(),
+                    what: "the Kubernetes client of the resource events".to_owned(),
+                    reason,
+                })?,
+        ),
+    };
 
     let stop = ctx.shutdown.child_token();
     let task_ctx = SourceContext {
@@ -177,6 +201,11 @@ pub async fn run(source: &EventSource, ctx: SourceContext) -> Result<(), SourceE
     }
     for n in subscribers {
         tasks.spawn(n.run(task_ctx.clone()));
+    }
+    if let Some(client) = kube {
+        for w in watches {
+            tasks.spawn(w.run(client.clone(), task_ctx.clone()));
+        }
     }
     if tasks.is_empty() {
         tracing::warn!(event_source = %name, "the EventSource has no events; nothing to run");

@@ -65,10 +65,20 @@ impl Retry {
         max_wait: Duration::from_secs(8),
     };
 
+    /// The policy for sources that can wait for the bus (a Kubernetes watch resumes where it
+    /// stopped): the same waits, without a last attempt; only stopping the source ends it.
+    pub(crate) const UNTIL_STOPPED: Retry = Retry {
+        attempts: u32::MAX,
+        ..Retry::PUBLISH
+    };
+
     /// The wait after failed attempt number `attempt` (1-based).
     pub(crate) fn wait_after(&self, attempt: u32) -> Duration {
         let mut wait = self.first_wait;
         for _ in 1..attempt {
+            if wait >= self.max_wait {
+                break;
+            }
             wait = wait.saturating_mul(self.factor).min(self.max_wait);
         }
         wait.min(self.max_wait)
@@ -97,10 +107,11 @@ where
             }
             Err(reason) if attempt < retry.attempts => {
                 let wait = retry.wait_after(attempt);
-                let message = format!(
-                    "{reason} (attempt {attempt} of {}, retrying in {wait:?})",
-                    retry.attempts
-                );
+                let of = match retry.attempts {
+                    u32::MAX => String::new(),
+                    n => format!(" of {n}"),
+                };
+                let message = format!("{reason} (attempt {attempt}{of}, retrying in {wait:?})");
                 tracing::warn!(
                     event_source = %event.source,
                     event = %event.subject,

@@ -40,7 +40,7 @@ use argo_events_bus::{EventBus, Subscription, naming};
 use argo_events_engine::machine::{DependencyVerdict, TriggerVerdict};
 use argo_events_engine::render::InlineOnly;
 use argo_events_eventsource::secrets::MapSecrets;
-use argo_events_eventsource::{NoObserver, SourceContext, SystemClock};
+use argo_events_eventsource::{KubeAccess, NoObserver, SourceContext, SystemClock};
 use argo_events_runtime::metrics::SensorMetrics;
 use argo_events_runtime::sensor::{Options, SensorObserver, SensorRunner};
 use argo_events_runtime::triggers::{ActionSink, Executor, KubeTarget, TriggerContext};
@@ -421,6 +421,7 @@ async fn start_webhook_source(
         secrets: Arc::new(MapSecrets::default()),
         clock: Arc::new(SystemClock),
         observer: Arc::new(NoObserver),
+        kube: KubeAccess::Infer,
         publish_timeout: Duration::from_secs(5),
         shutdown: stop,
     };

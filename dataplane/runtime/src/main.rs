@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use argo_events_bus::config::JetStreamOptions;
 use argo_events_eventsource::secrets::FileSecrets;
-use argo_events_eventsource::{SourceContext, SystemClock};
+use argo_events_eventsource::{KubeAccess, SourceContext, SystemClock};
 use argo_events_runtime::election::bus::BusElector;
 use argo_events_runtime::election::k8s::{LeaseClient, LeaseElector};
 use argo_events_runtime::election::{self, Elector, Mechanism, Outcome, Plan, Timings};
@@ -178,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }),
                     clock: Arc::new(SystemClock),
                     observer: metrics.clone(),
+                    kube: KubeAccess::Infer,
                     publish_timeout: Duration::from_secs(5),
                     shutdown: token,
                 };

@@ -17,6 +17,7 @@ mod install;
 mod kubelet;
 mod pipeline;
 mod rbac;
+mod resource_source;
 mod schema;
 mod webhook;
 
@@ -94,6 +95,7 @@ fn trials() -> Vec<Trial> {
     all.extend(webhook::trials());
     all.extend(rbac::trials());
     all.extend(pipeline::trials());
+    all.extend(resource_source::trials());
     all
 }
 

@@ -20,7 +20,7 @@ use argo_events_bus::{EventBus, KeyValue, Subscription};
 use argo_events_engine::machine::{DependencyVerdict, TriggerVerdict};
 use argo_events_engine::render::InlineOnly;
 use argo_events_eventsource::secrets::MapSecrets;
-use argo_events_eventsource::{Clock, NoObserver, SourceContext, SourceError};
+use argo_events_eventsource::{Clock, KubeAccess, NoObserver, SourceContext, SourceError};
 use argo_events_runtime::metrics::SensorMetrics;
 use argo_events_runtime::sensor::{
     Options, SensorError, SensorObserver, SensorRunner, trigger_dependencies,
@@ -239,6 +239,7 @@ impl RunningSource {
             secrets: Arc::new(MapSecrets::default()),
             clock,
             observer: Arc::new(NoObserver),
+            kube: KubeAccess::Infer,
             publish_timeout: PUBLISH_TIMEOUT,
             shutdown: shutdown.clone(),
         };

@@ -333,7 +333,14 @@ fn rbac_ignores_the_own_rules_of_an_aggregated_cluster_role() {
         json!({"name": "build", "argoWorkflow": {"operation": operation,
             "source": {"resource": workflow("name")}}})
     };
-    let docs = |t: Value| vec![aggregated.clone(), part.clone(), binding.clone(), sensor("", t)];
+    let docs = |t: Value| {
+        vec![
+            aggregated.clone(),
+            part.clone(),
+            binding.clone(),
+            sensor("", t),
+        ]
+    };
     // suspend needs patch: granted by the part.
     assert_eq!(summary(&check(&snapshot(docs(trigger("suspend"))))), vec![]);
     // retry needs update: only the aggregated role's own (replaced) rules name it.

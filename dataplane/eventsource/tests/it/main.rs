@@ -9,6 +9,7 @@ mod calendar;
 mod github;
 mod gitlab;
 mod nats;
+mod resource;
 mod support;
 mod supported;
 mod webhook;

@@ -13,7 +13,7 @@ use argo_events_api::EventSource;
 use argo_events_api::cloudevent::Event;
 use argo_events_bus::{BusError, Consumer, EventBus, KeyValue, Subscription};
 use argo_events_eventsource::secrets::MapSecrets;
-use argo_events_eventsource::{Clock, Observer, SourceContext, SourceError};
+use argo_events_eventsource::{Clock, KubeAccess, Observer, SourceContext, SourceError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -358,6 +358,7 @@ impl Harness {
             secrets: Arc::new(setup.secrets),
             clock: setup.clock.clone(),
             observer: observer.clone(),
+            kube: KubeAccess::Infer,
             publish_timeout: setup.publish_timeout,
             shutdown: shutdown.clone(),
         };

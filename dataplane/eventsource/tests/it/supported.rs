@@ -21,7 +21,7 @@ async fn unsupported_kinds_are_named_with_their_events() {
     assert_eq!(
         err,
         "EventSource mixed: the kafka source kind is not supported yet (events: orders, payments); \
-         supported: webhook, github, gitlab, calendar, nats"
+         supported: webhook, github, gitlab, calendar, nats, resource"
     );
     // Nothing was started: the webhook port is still free.
     std::net::TcpListener::bind(("0.0.0.0", port.parse::<u16>().unwrap()))
