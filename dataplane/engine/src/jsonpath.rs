@@ -262,6 +262,8 @@ fn rebase<'a>(json: &'a str, text: &str) -> Cow<'a, str> {
 mod gostrconv;
 mod modifiers;
 
+pub use modifiers::go_json_string;
+
 pub use gostrconv::{
     GoNumError, go_format_float, go_parse_bool, go_parse_float, go_parse_float_msg, go_quote,
 };

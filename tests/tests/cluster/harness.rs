@@ -165,6 +165,24 @@ impl Cluster {
         )
     }
 
+    /// Applies objects of any namespace (or none) as one List, server-side, with the suite's
+    /// field manager; panics with the API server's message.
+    pub fn apply_objects(&self, items: Vec<Value>) {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        self.kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "cluster-suite",
+                "-f",
+                "-",
+            ],
+            Some(&list.to_string()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// `kubectl get -o json` of one object; `None` when it does not exist.
     pub fn get(&self, namespace: &str, kind: &str, name: &str) -> Option<Value> {
         let out = self

@@ -74,18 +74,7 @@ fn agrees() -> Result<(), Failed> {
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": ns}})
     }));
-    c.kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager",
-            "cluster-suite",
-            "-f",
-            "-",
-        ],
-        Some(&json!({"apiVersion": "v1", "kind": "List", "items": objects}).to_string()),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    c.apply_objects(objects);
     // The aggregation controller fills these roles' rules; read back before, they would be
     // empty for the authorizer while the evaluator expands the aggregationRule itself.
     let aggregate = aggregated_role(&tag);

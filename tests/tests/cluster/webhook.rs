@@ -91,19 +91,7 @@ fn apply_webhook_rbac() {
         })
         .collect();
     assert!(items.len() >= 4, "the install's webhook RBAC: {items:?}");
-    cluster()
-        .kubectl_stdin(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager",
-                "cluster-suite",
-                "-f",
-                "-",
-            ],
-            Some(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    cluster().apply_objects(items);
 }
 
 /// The install's two webhook configurations, pointed at `localhost:port` and limited to the

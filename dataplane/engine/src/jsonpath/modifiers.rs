@@ -263,8 +263,9 @@ fn modifier_group(json: &str) -> String {
     format!("[{}]", objects.join(","))
 }
 
-/// gjson `AppendJSONString`: a JSON string literal with `<`, `>`, `&`, U+2028/9 escaped.
-pub(super) fn go_json_string(s: &str) -> String {
+/// gjson `AppendJSONString`: a JSON string literal with `<`, `>`, `&`, U+2028/9 escaped (what
+/// Go's `encoding/json` writes for a string, too).
+pub fn go_json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

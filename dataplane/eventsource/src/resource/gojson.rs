@@ -7,6 +7,7 @@
 //! integer that fits an `int64` keeps its digits, any other number became a `float64` and is
 //! printed the way Go prints one (`1.0` → `1`, `1e3` → `1000`, `1e21` → `1e+21`).
 
+use argo_events_engine::jsonpath::go_json_string;
 use serde_json::Value;
 
 /// Go's `json.Marshal` of `value` decoded as unstructured data.
@@ -18,9 +19,7 @@ pub(crate) fn encode(value: &Value) -> String {
 
 /// Go's `json.Marshal` of a string.
 pub(crate) fn encode_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    write_str(&mut out, s);
-    out
+    go_json_string(s)
 }
 
 fn write(out: &mut String, value: &Value) {
@@ -60,24 +59,7 @@ fn write(out: &mut String, value: &Value) {
 }
 
 fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    out.push_str(&go_json_string(s));
 }
 
 /// Go's encoding of a `float64`: shortest digits that read back the same, without an exponent
