@@ -194,14 +194,16 @@ impl Pod {
                 .and_then(|n| n.to_str())
                 .unwrap_or_default(),
         );
-        let mut script = String::from("set -e\n");
+        // The program is opened before the mounts and run through its descriptor: a volume at
+        // /tmp (or over the checkout) may hide its path.
+        let mut script = String::from("set -e\nexec 3<\"$1\"\nshift\n");
         for (source, target) in &mounts {
             script.push_str(&format!(
                 "mkdir -p '{target}'\nmount --bind '{}' '{target}'\n",
                 source.display()
             ));
         }
-        script.push_str("exec \"$@\"\n");
+        script.push_str("exec /proc/self/fd/3 \"$@\"\n");
         let mut cmd = Command::new("unshare");
         cmd.args([
             "--mount",

@@ -11,6 +11,7 @@
 //! `argo-events`) from the target directory: `cargo build --workspace --bins` first
 //! (scripts/test does).
 
+mod containers;
 mod controller;
 mod harness;
 mod install;
@@ -27,6 +28,7 @@ use harness::{Setup, cluster};
 
 fn main() {
     let args = Arguments::from_args();
+    let exclusive = containers::trials();
     let trials = trials();
     let listing = args.list;
     let setup = if listing {
@@ -47,8 +49,9 @@ fn main() {
             if !listing {
                 println!("SKIPPED: the cluster suite ({reason})");
             }
-            let trials = trials
+            let trials = exclusive
                 .into_iter()
+                .chain(trials)
                 .map(|t| t.with_ignored_flag(true))
                 .collect();
             libtest_mimic::run(&args, trials)
@@ -57,7 +60,7 @@ fn main() {
             harness::install(c);
             let setup = std::panic::catch_unwind(prepare);
             let conclusion = match setup {
-                Ok(()) => libtest_mimic::run(&args, trials),
+                Ok(()) => run_in_phases(&args, exclusive, trials),
                 Err(_) => {
                     cluster().stop();
                     eprintln!("cluster suite: preparing the cluster failed (see above)");
@@ -69,6 +72,26 @@ fn main() {
         }
     };
     conclusion.exit();
+}
+
+/// Runs the cases that need the cluster to themselves one at a time, then the others in
+/// parallel; one conclusion over both (each phase prints its own `test result` line).
+fn run_in_phases(
+    args: &Arguments,
+    exclusive: Vec<Trial>,
+    shared: Vec<Trial>,
+) -> libtest_mimic::Conclusion {
+    let mut alone = args.clone();
+    alone.test_threads = Some(1);
+    let first = libtest_mimic::run(&alone, exclusive);
+    let second = libtest_mimic::run(args, shared);
+    libtest_mimic::Conclusion {
+        num_filtered_out: first.num_filtered_out + second.num_filtered_out,
+        num_passed: first.num_passed + second.num_passed,
+        num_failed: first.num_failed + second.num_failed,
+        num_ignored: first.num_ignored + second.num_ignored,
+        num_measured: first.num_measured + second.num_measured,
+    }
 }
 
 /// What every case needs: the CRDs, established.
