@@ -81,6 +81,8 @@ fn main() -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
+            let text = argo_events_controller::render::controller_config_document(&text)
+                .with_context(|| format!("{}", path.display()))?;
             let stan = StanGlobalConfig::from_controller_config(&text)
                 .with_context(|| format!("{}: eventBus.nats", path.display()))?;
             (parse_controller_config(&text)?, stan)

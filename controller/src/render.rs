@@ -81,6 +81,27 @@ struct FileVersion {
     start_command: String,
 }
 
+/// Key of the controller configuration in its ConfigMap (the file name it is mounted as).
+pub const CONTROLLER_CONFIG_KEY: &str = "controller-config.yaml";
+
+/// The controller configuration in `text`: the file as mounted in the pod, or the ConfigMap that
+/// ships it (`manifests/base/controller/controller-config.yaml`), whose
+/// `data."controller-config.yaml"` is then the configuration.
+pub fn controller_config_document(text: &str) -> Result<String, RenderError> {
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| RenderError::Config(e.to_string()))?;
+    if doc.get("kind").and_then(serde_yaml_ng::Value::as_str) != Some("ConfigMap") {
+        return Ok(text.to_owned());
+    }
+    doc.get("data")
+        .and_then(|d| d.get(CONTROLLER_CONFIG_KEY))
+        .and_then(serde_yaml_ng::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            RenderError::Config(format!("a ConfigMap without data.{CONTROLLER_CONFIG_KEY}"))
+        })
+}
+
 /// Parses the `eventBus.jetstream` part of the controller's `controller-config.yaml`.
 pub fn parse_controller_config(text: &str) -> Result<JetStreamGlobalConfig, RenderError> {
     let file: FileConfig =
