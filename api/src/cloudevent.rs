@@ -1,9 +1,18 @@
-//! The event envelope: a CloudEvents 1.0 context plus the payload bytes, as EventSources
+//! The event envelope: a CloudEvents context plus the payload bytes, as EventSources
 //! publish it and Sensors receive it.
 //!
 //! On the bus an event is the CloudEvent in JSON structured mode; [`Event::from_cloudevent`]
 //! reads that form (with `data` as JSON, or `data_base64` for exact bytes) and
-//! [`Event::to_cloudevent`] writes it back.
+//! [`Event::to_cloudevent`] writes it back. The bus reader, the Sensor runtime and the
+//! plugin's `simulate`/`test` all read events here, so they accept the same versions.
+//!
+//! Like upstream's SDK, both CloudEvents 1.0 and 0.3 are read. They differ only where bytes
+//! travel: 1.0 carries exact bytes as `data_base64`, 0.3 as a base64 string in `data` with
+//! `datacontentencoding: base64` (its only allowed value). Each version's schema attribute
+//! (1.0 `dataschema`, 0.3 `schemaurl`) must be a string when present but is not kept: upstream's
+//! Sensor hands filters and parameters the same seven context fields for both versions
+//! ([`Event::context_json`]), with `specversion` as written. The other version's attribute
+//! names are extensions there and are ignored here.
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -13,6 +22,10 @@ use serde_json::{Map, Value, json};
 pub const MEDIA_TYPE_JSON: &str = "application/json";
 /// YAML media type: data is YAML (parameters convert it to JSON).
 pub const MEDIA_TYPE_YAML: &str = "application/yaml";
+/// CloudEvents 1.0, what this project writes and what an event without `specversion` is read as.
+pub const SPEC_VERSION_1_0: &str = "1.0";
+/// CloudEvents 0.3, read (and written back) as upstream's SDK does.
+pub const SPEC_VERSION_0_3: &str = "0.3";
 
 /// One event.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +34,7 @@ pub struct Event {
     pub id: String,
     /// The EventSource object name.
     pub source: String,
-    /// CloudEvents version, `1.0`.
+    /// CloudEvents version, `1.0` or `0.3`.
     pub specversion: String,
     /// The source kind, e.g. `webhook`.
     pub type_: String,
@@ -53,12 +66,17 @@ impl Event {
                 Some(other) => Err(EventError(format!("{key} must be a string, got {other}"))),
             }
         };
-        let specversion = text("specversion")?;
-        if !specversion.is_empty() && specversion != "1.0" {
-            return Err(EventError(format!(
-                "specversion {specversion:?} is not supported (only 1.0)"
-            )));
-        }
+        let specversion = match text("specversion")? {
+            v if v.is_empty() => SPEC_VERSION_1_0.to_owned(),
+            v if v == SPEC_VERSION_1_0 || v == SPEC_VERSION_0_3 => v,
+            v => {
+                return Err(EventError(format!(
+                    "specversion {v:?} is not supported (only {SPEC_VERSION_1_0} and {SPEC_VERSION_0_3})"
+                )));
+            }
+        };
+        let v03 = specversion == SPEC_VERSION_0_3;
+        text(if v03 { "schemaurl" } else { "dataschema" })?;
         let time = match text("time")? {
             t if t.is_empty() => None,
             t => Some(
@@ -71,30 +89,15 @@ impl Event {
             t if t.is_empty() => MEDIA_TYPE_JSON.to_owned(),
             t => t,
         };
-        let data = match (obj.get("data"), obj.get("data_base64")) {
-            (Some(_), Some(_)) => {
-                return Err(EventError(
-                    "data and data_base64 are mutually exclusive".into(),
-                ));
-            }
-            (None | Some(Value::Null), None) => Vec::new(),
-            (None, Some(Value::String(b64))) => base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| EventError(format!("data_base64: {e}")))?,
-            (None, Some(_)) => return Err(EventError("data_base64 must be a string".into())),
-            (Some(Value::String(s)), None) if !is_json_type(&datacontenttype) => {
-                s.as_bytes().to_vec()
-            }
-            (Some(v), None) => serde_json::to_vec(v).map_err(|e| EventError(e.to_string()))?,
+        let data = if v03 {
+            read_data_v03(obj, &datacontenttype)?
+        } else {
+            read_data_v1(obj, &datacontenttype)?
         };
         Ok(Event {
             id: text("id")?,
             source: text("source")?,
-            specversion: if specversion.is_empty() {
-                "1.0".into()
-            } else {
-                specversion
-            },
+            specversion,
             type_: text("type")?,
             datacontenttype,
             subject: text("subject")?,
@@ -103,8 +106,8 @@ impl Event {
         })
     }
 
-    /// The CloudEvent in JSON structured mode: JSON data inline, anything else as
-    /// `data_base64`.
+    /// The CloudEvent in JSON structured mode: JSON data inline, anything else as base64
+    /// (`data_base64` in 1.0; `data` with `datacontentencoding: base64` in 0.3).
     pub fn to_cloudevent(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("specversion".into(), json!(self.specversion));
@@ -125,10 +128,13 @@ impl Event {
             }
             None if self.data.is_empty() => {}
             None => {
-                obj.insert(
-                    "data_base64".into(),
-                    json!(base64::engine::general_purpose::STANDARD.encode(&self.data)),
-                );
+                let encoded = json!(base64::engine::general_purpose::STANDARD.encode(&self.data));
+                if self.specversion == SPEC_VERSION_0_3 {
+                    obj.insert("datacontentencoding".into(), json!(BASE64_ENCODING));
+                    obj.insert("data".into(), encoded);
+                } else {
+                    obj.insert("data_base64".into(), encoded);
+                }
             }
         }
         Value::Object(obj)
@@ -179,6 +185,59 @@ impl Event {
             Ok(s) => s.to_owned(),
             Err(_) => base64::engine::general_purpose::STANDARD.encode(&self.data),
         }
+    }
+}
+
+/// The one `datacontentencoding` CloudEvents 0.3 allows.
+const BASE64_ENCODING: &str = "base64";
+
+fn decode_base64(key: &str, encoded: &str) -> Result<Vec<u8>, EventError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| EventError(format!("{key}: {e}")))
+}
+
+/// Inline `data` that is not base64: a string is the bytes themselves unless the media type
+/// says JSON; anything else is JSON.
+fn inline_data(value: &Value, datacontenttype: &str) -> Result<Vec<u8>, EventError> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) if !is_json_type(datacontenttype) => Ok(s.as_bytes().to_vec()),
+        v => serde_json::to_vec(v).map_err(|e| EventError(e.to_string())),
+    }
+}
+
+/// 1.0: `data` inline or `data_base64`, not both.
+fn read_data_v1(obj: &Map<String, Value>, datacontenttype: &str) -> Result<Vec<u8>, EventError> {
+    match (obj.get("data"), obj.get("data_base64")) {
+        (Some(_), Some(_)) => Err(EventError(
+            "data and data_base64 are mutually exclusive".into(),
+        )),
+        (None, None) => Ok(Vec::new()),
+        (None, Some(Value::String(b64))) => decode_base64("data_base64", b64),
+        (None, Some(_)) => Err(EventError("data_base64 must be a string".into())),
+        (Some(v), None) => inline_data(v, datacontenttype),
+    }
+}
+
+/// 0.3: `data`, a base64 string when `datacontentencoding` is `base64`.
+fn read_data_v03(obj: &Map<String, Value>, datacontenttype: &str) -> Result<Vec<u8>, EventError> {
+    let base64 = match obj.get("datacontentencoding") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(e)) if e == BASE64_ENCODING => true,
+        Some(other) => {
+            return Err(EventError(format!(
+                "datacontentencoding {other} is not supported (only {BASE64_ENCODING:?})"
+            )));
+        }
+    };
+    match obj.get("data") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(b64)) if base64 => decode_base64("data", b64),
+        Some(_) if base64 => Err(EventError(
+            "data must be a base64 string when datacontentencoding is base64".into(),
+        )),
+        Some(v) => inline_data(v, datacontenttype),
     }
 }
 
@@ -283,12 +342,254 @@ mod tests {
     fn rejects_bad_envelopes() {
         for bad in [
             json!([1]),
-            json!({"specversion": "0.3"}),
+            json!({"specversion": "0.2"}),
             json!({"time": "yesterday"}),
             json!({"data": 1, "data_base64": "AA=="}),
             json!({"id": 5}),
         ] {
             assert!(Event::from_cloudevent(&bad).is_err(), "{bad}");
+        }
+    }
+
+    /// One event in a version's attribute names, with extra attributes merged in.
+    fn versioned(specversion: &str, extra: Value) -> Value {
+        let mut v = json!({
+            "specversion": specversion, "id": "1", "source": "es", "type": "webhook",
+            "subject": "push", "time": "2026-01-02T03:04:05Z",
+        });
+        let (Value::Object(obj), Value::Object(extra)) = (&mut v, extra) else {
+            panic!("objects");
+        };
+        obj.extend(extra);
+        v
+    }
+
+    #[test]
+    fn reads_both_versions_into_the_same_event() {
+        // (case, CloudEvent, datacontenttype, data bytes)
+        let cases: Vec<(&str, Value, &str, &[u8])> = vec![
+            (
+                "1.0 JSON data",
+                versioned("1.0", json!({"data": {"a": 1}})),
+                MEDIA_TYPE_JSON,
+                br#"{"a":1}"#,
+            ),
+            (
+                "0.3 JSON data",
+                versioned("0.3", json!({"data": {"a": 1}})),
+                MEDIA_TYPE_JSON,
+                br#"{"a":1}"#,
+            ),
+            (
+                "1.0 text data",
+                versioned(
+                    "1.0",
+                    json!({"datacontenttype": "text/plain", "data": "hi"}),
+                ),
+                "text/plain",
+                b"hi",
+            ),
+            (
+                "0.3 text data",
+                versioned(
+                    "0.3",
+                    json!({"datacontenttype": "text/plain", "data": "hi"}),
+                ),
+                "text/plain",
+                b"hi",
+            ),
+            (
+                "1.0 data_base64",
+                versioned(
+                    "1.0",
+                    json!({"datacontenttype": "application/octet-stream", "data_base64": "AAEC/w=="}),
+                ),
+                "application/octet-stream",
+                &[0, 1, 2, 255],
+            ),
+            (
+                "0.3 datacontentencoding base64",
+                versioned(
+                    "0.3",
+                    json!({"datacontenttype": "application/octet-stream",
+                           "datacontentencoding": "base64", "data": "AAEC/w=="}),
+                ),
+                "application/octet-stream",
+                &[0, 1, 2, 255],
+            ),
+            (
+                "0.3 base64 JSON data is the decoded JSON",
+                versioned(
+                    "0.3",
+                    json!({"datacontentencoding": "base64", "data": "eyJhIjoxfQ=="}),
+                ),
+                MEDIA_TYPE_JSON,
+                br#"{"a":1}"#,
+            ),
+            (
+                "1.0 dataschema is read but not kept",
+                versioned(
+                    "1.0",
+                    json!({"dataschema": "https://example.com/s.json", "data": {"a": 1}}),
+                ),
+                MEDIA_TYPE_JSON,
+                br#"{"a":1}"#,
+            ),
+            (
+                "0.3 schemaurl is read but not kept",
+                versioned(
+                    "0.3",
+                    json!({"schemaurl": "https://example.com/s.json", "data": {"a": 1}}),
+                ),
+                MEDIA_TYPE_JSON,
+                br#"{"a":1}"#,
+            ),
+            (
+                "1.0: datacontentencoding is only an extension",
+                versioned(
+                    "1.0",
+                    json!({"datacontentencoding": "base64", "data": "AAEC"}),
+                ),
+                MEDIA_TYPE_JSON,
+                br#""AAEC""#,
+            ),
+            (
+                "0.3: data_base64 is only an extension",
+                versioned("0.3", json!({"data_base64": "AAEC", "data": {"a": 1}})),
+                MEDIA_TYPE_JSON,
+                br#"{"a":1}"#,
+            ),
+            (
+                "0.3 without data",
+                versioned("0.3", json!({"datacontentencoding": "base64"})),
+                MEDIA_TYPE_JSON,
+                b"",
+            ),
+        ];
+        for (case, ce, datacontenttype, data) in cases {
+            let e = Event::from_cloudevent(&ce).unwrap_or_else(|err| panic!("{case}: {err}"));
+            let want_version = ce["specversion"].as_str().expect("specversion");
+            assert_eq!(e.specversion, want_version, "{case}");
+            assert_eq!(e.datacontenttype, datacontenttype, "{case}");
+            assert_eq!(e.data, data, "{case}");
+            assert_eq!(
+                (
+                    e.id.as_str(),
+                    e.source.as_str(),
+                    e.type_.as_str(),
+                    e.subject.as_str()
+                ),
+                ("1", "es", "webhook", "push"),
+                "{case}"
+            );
+            let back = Event::from_cloudevent(&e.to_cloudevent())
+                .unwrap_or_else(|err| panic!("{case}: written back: {err}"));
+            assert_eq!(back, e, "{case}: round trip");
+        }
+    }
+
+    #[test]
+    fn context_is_the_same_seven_fields_for_both_versions() {
+        for (version, schema_key) in [("1.0", "dataschema"), ("0.3", "schemaurl")] {
+            let e = Event::from_cloudevent(&versioned(
+                version,
+                json!({schema_key: "https://example.com/s.json"}),
+            ))
+            .unwrap();
+            assert_eq!(
+                e.context_json(),
+                json!({
+                    "id": "1", "source": "es", "specversion": version, "type": "webhook",
+                    "datacontenttype": "application/json", "subject": "push",
+                    "time": "2026-01-02T03:04:05Z",
+                }),
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn writes_bytes_in_each_versions_form() {
+        let bytes = |specversion: &str| Event {
+            id: "1".into(),
+            source: "es".into(),
+            specversion: specversion.into(),
+            type_: "webhook".into(),
+            datacontenttype: "application/octet-stream".into(),
+            subject: "push".into(),
+            time: None,
+            data: vec![0, 1, 2, 255],
+        };
+        let v1 = bytes("1.0").to_cloudevent();
+        assert_eq!(v1["data_base64"], "AAEC/w==");
+        assert!(v1.get("data").is_none() && v1.get("datacontentencoding").is_none());
+        let v03 = bytes("0.3").to_cloudevent();
+        assert_eq!(v03["specversion"], "0.3");
+        assert_eq!(v03["datacontentencoding"], "base64");
+        assert_eq!(v03["data"], "AAEC/w==");
+        assert!(v03.get("data_base64").is_none());
+        // JSON data stays inline in 0.3 too, without an encoding.
+        let json_03 = Event::from_cloudevent(&versioned("0.3", json!({"data": {"a": 1}})))
+            .unwrap()
+            .to_cloudevent();
+        assert_eq!(json_03["data"], json!({"a": 1}));
+        assert!(json_03.get("datacontentencoding").is_none());
+    }
+
+    #[test]
+    fn refuses_what_neither_version_allows() {
+        // (CloudEvent, the error it gets)
+        let cases = [
+            (
+                json!({"specversion": "0.2"}),
+                r#"invalid CloudEvent: specversion "0.2" is not supported (only 1.0 and 0.3)"#,
+            ),
+            (
+                json!({"specversion": "1"}),
+                r#"invalid CloudEvent: specversion "1" is not supported (only 1.0 and 0.3)"#,
+            ),
+            (
+                json!({"specversion": 0.3}),
+                "invalid CloudEvent: specversion must be a string, got 0.3",
+            ),
+            (
+                versioned("0.3", json!({"datacontentencoding": "gzip", "data": "x"})),
+                r#"invalid CloudEvent: datacontentencoding "gzip" is not supported (only "base64")"#,
+            ),
+            (
+                versioned(
+                    "0.3",
+                    json!({"datacontentencoding": "base64", "data": {"a": 1}}),
+                ),
+                "invalid CloudEvent: data must be a base64 string when datacontentencoding is base64",
+            ),
+            (
+                versioned(
+                    "0.3",
+                    json!({"datacontentencoding": "base64", "data": "!!"}),
+                ),
+                "invalid CloudEvent: data: Invalid symbol 33, offset 0.",
+            ),
+            (
+                versioned("0.3", json!({"schemaurl": 5})),
+                "invalid CloudEvent: schemaurl must be a string, got 5",
+            ),
+            (
+                versioned("1.0", json!({"dataschema": 5})),
+                "invalid CloudEvent: dataschema must be a string, got 5",
+            ),
+            (
+                versioned("1.0", json!({"data": 1, "data_base64": "AA=="})),
+                "invalid CloudEvent: data and data_base64 are mutually exclusive",
+            ),
+            (
+                versioned("0.3", json!({"time": "yesterday"})),
+                "invalid CloudEvent: time \"yesterday\" is not RFC 3339: premature end of input",
+            ),
+        ];
+        for (ce, want) in cases {
+            let err = Event::from_cloudevent(&ce).expect_err(&ce.to_string());
+            assert_eq!(err.to_string(), want, "{ce}");
         }
     }
 }

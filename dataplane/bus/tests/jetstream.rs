@@ -370,7 +370,7 @@ async fn messages_that_are_not_cloudevents_are_terminated_not_blocking() {
         // A bad message between good ones: the good ones come, the error follows.
         raw.publish(
             "default.w.e",
-            Bytes::from_static(br#"{"specversion":"0.3"}"#),
+            Bytes::from_static(br#"{"specversion":"0.2"}"#),
         )
         .await
         .unwrap()

@@ -1,6 +1,11 @@
 //! Trigger `conditions`: a boolean expression over dependency names with `&&`, `||` and
 //! parentheses (no negation), as upstream evaluates it. Names may hold letters, digits, `_`,
 //! `-` and `.`; spaces do not matter. Without `conditions` every dependency must be met.
+//!
+//! A name in `conditions` stands for a dependency when the two are equal once every `-` is
+//! read as `_` ([`dependency_for`]): upstream rewrites `-` to `_` in the expression and in the
+//! dependency names before it looks them up, so `dep_a && dep-b` names `dep-a` and `dep_b`.
+//! Only `conditions` is read this way; everything else names dependencies exactly.
 
 use std::fmt;
 
@@ -115,6 +120,21 @@ impl Parser {
     }
 }
 
+/// The dependency (of `deps`, in the Sensor's order) that a name written in `conditions`
+/// stands for: the one equal to it with `-` and `_` taken as the same character. When several
+/// differ only there, the last one wins, as in upstream's name map.
+pub fn dependency_for<'a, S: AsRef<str>>(name: &str, deps: &'a [S]) -> Option<&'a str> {
+    deps.iter()
+        .rev()
+        .map(AsRef::as_ref)
+        .find(|dep| same_name(dep, name))
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    let fold = |c: char| if c == '-' { '_' } else { c };
+    a.chars().map(fold).eq(b.chars().map(fold))
+}
+
 impl Conditions {
     /// Parses a conditions expression.
     pub fn parse(src: &str) -> Result<Conditions, ConditionsError> {
@@ -142,6 +162,38 @@ impl Conditions {
         let mut iter = names.iter().map(|n| Conditions::Dep(n.as_ref().to_owned()));
         let first = iter.next()?;
         Some(iter.fold(first, |acc, d| Conditions::And(Box::new(acc), Box::new(d))))
+    }
+
+    /// The expression with every name replaced by the dependency it stands for
+    /// ([`dependency_for`]); the error is the first name that stands for none.
+    pub fn resolve<S: AsRef<str>>(&self, deps: &[S]) -> Result<Conditions, String> {
+        Ok(match self {
+            Conditions::Dep(n) => {
+                Conditions::Dep(dependency_for(n, deps).ok_or_else(|| n.clone())?.to_owned())
+            }
+            Conditions::And(a, b) => {
+                Conditions::And(Box::new(a.resolve(deps)?), Box::new(b.resolve(deps)?))
+            }
+            Conditions::Or(a, b) => {
+                Conditions::Or(Box::new(a.resolve(deps)?), Box::new(b.resolve(deps)?))
+            }
+        })
+    }
+
+    /// The dependencies (of `deps`) the expression stands for ([`dependency_for`]), in order,
+    /// without repeats; names that stand for none are left out.
+    pub fn dependencies<'a, S: AsRef<str>>(&self, deps: &'a [S]) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        for dep in self
+            .names()
+            .into_iter()
+            .filter_map(|n| dependency_for(n, deps))
+        {
+            if !out.contains(&dep) {
+                out.push(dep);
+            }
+        }
+        out
     }
 
     /// Every dependency name the expression mentions, in order, without repeats.
@@ -273,6 +325,81 @@ mod tests {
             and.remaining(&met(&[])).unwrap().to_string(),
             "a && (b || c)"
         );
+    }
+
+    #[test]
+    fn dash_and_underscore_name_the_same_dependency() {
+        let deps = ["dep-a", "dep_b", "plain", "c.1", "x-y_z"];
+        // (written in conditions, the dependency it stands for)
+        let cases: &[(&str, Option<&str>)] = &[
+            ("dep-a", Some("dep-a")),
+            ("dep_a", Some("dep-a")),
+            ("dep_b", Some("dep_b")),
+            ("dep-b", Some("dep_b")),
+            ("x_y-z", Some("x-y_z")),
+            ("x_y_z", Some("x-y_z")),
+            ("x-y-z", Some("x-y_z")),
+            ("plain", Some("plain")),
+            ("c.1", Some("c.1")),
+            // Only '-' and '_' fold: no case folding, no other characters, no prefixes.
+            ("Dep-a", None),
+            ("dep.a", None),
+            ("depa", None),
+            ("dep-a-", None),
+            ("dep", None),
+        ];
+        for (written, want) in cases {
+            assert_eq!(dependency_for(written, &deps), *want, "{written:?}");
+        }
+        // Two dependencies differing only there: the later one wins.
+        assert_eq!(dependency_for("a-b", &["a-b", "a_b"]), Some("a_b"));
+        assert_eq!(dependency_for("a_b", &["a_b", "a-b"]), Some("a-b"));
+    }
+
+    #[test]
+    fn resolve_rewrites_names_to_dependencies() {
+        let deps = ["dep-a", "dep-b", "dep_c"];
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("dep_a && dep_b", Ok("dep-a && dep-b")),
+            ("dep-a && dep-b", Ok("dep-a && dep-b")),
+            ("(dep_a || dep-c) && dep_b", Ok("(dep-a || dep_c) && dep-b")),
+            ("dep_a || dep-a", Ok("dep-a || dep-a")),
+            ("dep_a && dep_d", Err("dep_d")),
+            ("dep-d", Err("dep-d")),
+        ];
+        for (written, want) in cases {
+            let got = Conditions::parse(written)
+                .unwrap()
+                .resolve(&deps)
+                .map(|c| c.to_string());
+            assert_eq!(
+                got,
+                want.map(str::to_owned).map_err(str::to_owned),
+                "{written:?}"
+            );
+        }
+        let resolved = Conditions::parse("dep_a && dep_b || dep_a")
+            .unwrap()
+            .resolve(&deps)
+            .unwrap();
+        assert_eq!(resolved.names(), ["dep-a", "dep-b"]);
+        assert!(!resolved.eval(&met(&["dep_a", "dep_b"])));
+        assert!(resolved.eval(&met(&["dep-a", "dep-b"])));
+    }
+
+    #[test]
+    fn dependencies_are_the_named_ones_once_each() {
+        let deps = ["dep-a", "dep-b", "dep_c"];
+        let cases: &[(&str, &[&str])] = &[
+            ("dep_c || dep_a", &["dep_c", "dep-a"]),
+            ("dep_a && dep-a && dep-c", &["dep-a", "dep_c"]),
+            ("dep_a && unknown", &["dep-a"]),
+            ("unknown", &[]),
+        ];
+        for (written, want) in cases {
+            let c = Conditions::parse(written).unwrap();
+            assert_eq!(c.dependencies(&deps), *want, "{written:?}");
+        }
     }
 
     #[test]

@@ -413,13 +413,12 @@ fn compile_trigger(index: usize, trigger: &Trigger, deps: &[&str]) -> CompiledTr
         (deps.join(" && "), all)
     } else {
         let parsed = Conditions::parse(written).map_err(|e| e.to_string()).and_then(|c| {
-            match c.names().into_iter().find(|n| !deps.contains(n)) {
-                Some(unknown) => Err(format!(
+            c.resolve(deps).map_err(|unknown| {
+                format!(
                     "conditions {written:?} name {unknown:?}, which is not a dependency of this Sensor ({})",
                     deps.join(", ")
-                )),
-                None => Ok(c),
-            }
+                )
+            })
         });
         (written.to_owned(), parsed)
     };

@@ -225,3 +225,64 @@ pub fn construct_payload(
     }
     serde_json::to_vec(&body).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn context_parameters_read_both_cloudevents_versions_alike() {
+        let events = |specversion: &str, schema_key: &str| {
+            let event = Event::from_cloudevent(&json!({
+                "specversion": specversion, "id": "1", "source": "es", "type": "webhook",
+                "subject": "push", schema_key: "https://example.com/s.json",
+                "data": {"a": 1},
+            }))
+            .expect("event");
+            BTreeMap::from([("d".to_owned(), event)])
+        };
+        let context = |key: &str, template: &str, value: Option<&str>| TriggerParameterSource {
+            dependency_name: "d".into(),
+            context_key: key.into(),
+            context_template: template.into(),
+            value: value.map(str::to_owned),
+            ..TriggerParameterSource::default()
+        };
+        for (version, schema_key) in [("1.0", "dataschema"), ("0.3", "schemaurl")] {
+            let events = events(version, schema_key);
+            // (parameter source, resolved value or the error's start)
+            let cases = [
+                (context("specversion", "", None), Ok(version.to_owned())),
+                (
+                    context("", "{{ .Input.specversion }}/{{ .Input.subject }}", None),
+                    Ok(format!("{version}/push")),
+                ),
+                // Upstream's event context has no schema attribute in either version.
+                (
+                    context("dataschema", "", Some("none")),
+                    Ok("none".to_owned()),
+                ),
+                (
+                    context("schemaurl", "", Some("none")),
+                    Ok("none".to_owned()),
+                ),
+                (
+                    context(schema_key, "", None),
+                    Err(format!("key {schema_key} does not exist")),
+                ),
+            ];
+            for (src, want) in cases {
+                let got = resolve(&src, &events).map(|r| r.expect("resolved").value);
+                match (&got, &want) {
+                    (Ok(got), Ok(want)) => assert_eq!(got, want, "{version} {src:?}"),
+                    (Err(got), Err(want)) => {
+                        assert!(got.contains(want.as_str()), "{version}: {got}")
+                    }
+                    _ => panic!("{version} {src:?}: got {got:?}, want {want:?}"),
+                }
+            }
+        }
+    }
+}

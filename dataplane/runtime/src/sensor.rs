@@ -519,7 +519,8 @@ fn jittered(wait: Duration, jitter: f64) -> Duration {
     wait.mul_f64(1.0 + rand::random::<f64>() * jitter)
 }
 
-/// The dependencies a trigger listens to: those its conditions name (all without conditions).
+/// The dependencies a trigger listens to: those its conditions name, `-` and `_` alike (all
+/// without conditions).
 pub fn trigger_dependencies(sensor: &Sensor, trigger: &Trigger) -> Vec<String> {
     let all: Vec<String> = sensor
         .spec
@@ -537,9 +538,8 @@ pub fn trigger_dependencies(sensor: &Sensor, trigger: &Trigger) -> Vec<String> {
     }
     match argo_events_engine::conditions::Conditions::parse(conditions) {
         Ok(c) => c
-            .names()
+            .dependencies(&all)
             .into_iter()
-            .filter(|n| all.iter().any(|a| a == n))
             .map(str::to_owned)
             .collect(),
         Err(_) => Vec::new(),

@@ -229,6 +229,52 @@ fn conditions_reset_reads_cron_as_robfig_does() {
 }
 
 #[test]
+fn conditions_read_dash_and_underscore_as_the_same() {
+    // Upstream rewrites '-' to '_' in the conditions and in the dependency names.
+    let m = SensorMachine::new(&sensor(
+        &TWO_DEPS
+            .replace("dep-a && dep_b", "dep_a && dep-b")
+            .replace("dep-a || dep_b", "dep_a || dep-b"),
+    ));
+    assert!(m.problems().is_empty(), "{:?}", m.problems());
+    let mut state = State::default();
+    let out = m
+        .on_event(
+            &mut state,
+            &event("src", "a", json!({})),
+            None,
+            at(10, 0),
+            &InlineOnly,
+        )
+        .unwrap();
+    assert_eq!(fired(&out), ["either"]);
+    let both = out.triggers.iter().find(|t| t.name == "both").unwrap();
+    assert_eq!(
+        both.reason,
+        "conditions \"dep_a && dep-b\": waiting for dep_b"
+    );
+    let out = m
+        .on_event(
+            &mut state,
+            &event("src", "b", json!({})),
+            None,
+            at(10, 1),
+            &InlineOnly,
+        )
+        .unwrap();
+    assert_eq!(fired(&out), ["both", "either"]);
+    let Some(Command::Fire { events, .. }) = out
+        .commands
+        .iter()
+        .find(|c| matches!(c, Command::Fire { trigger, .. } if trigger == "both"))
+    else {
+        panic!("both fires");
+    };
+    // Events are keyed by the dependencies' own names, as templates and parameters use them.
+    assert_eq!(events.keys().collect::<Vec<_>>(), ["dep-a", "dep_b"]);
+}
+
+#[test]
 fn bad_conditions_and_unknown_names_are_reported() {
     let m = SensorMachine::new(&sensor(
         &TWO_DEPS.replace("dep-a || dep_b", "dep-a || dep-c"),
