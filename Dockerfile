@@ -9,6 +9,12 @@
 # Not built by this repository's tests or CI (they run without a Docker engine); keep it plain.
 
 FROM rust:1.95 AS builder
+# `version` and `argo_events_build_info` report these; the copy below has no .git, so without
+# the first the commit is `unknown`, and without the second the build date is the build's time:
+#   --build-arg ARGO_EVENTS_GIT_COMMIT="$(git rev-parse HEAD)"
+#   --build-arg SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)"
+ARG ARGO_EVENTS_GIT_COMMIT
+ARG SOURCE_DATE_EPOCH
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \

@@ -17,6 +17,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// The binary's name, as `version` and `argo_events_build_info` report it.
+pub const BINARY: &str = "argo-events-controller";
+
 /// The `kind` label of the controller metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -40,9 +43,11 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers `argo_events_controller_reconciles_total`, `…_reconcile_errors_total` and
-    /// `…_reconcile_duration_seconds`.
+    /// `…_reconcile_duration_seconds`, and `argo_events_build_info` (outside the prefix).
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("argo_events_controller");
+        let mut root = Registry::default();
+        argo_events_buildinfo::register_build_info(&mut root, BINARY);
+        let registry = root.sub_registry_with_prefix("argo_events_controller");
         let reconciles = Family::<KindLabel, Counter>::default();
         let errors = Family::<KindLabel, Counter>::default();
         let duration = Family::<KindLabel, Histogram>::new_with_constructor(|| {
@@ -69,7 +74,7 @@ impl Metrics {
             let _ = duration.get_or_create(&label);
         }
         Metrics {
-            registry,
+            registry: root,
             reconciles,
             errors,
             duration,
@@ -218,6 +223,16 @@ mod tests {
             "argo_events_controller_reconcile_duration_seconds_count{kind=\"Sensor\"} 2"
         ));
         assert!(text.contains("argo_events_controller_reconciles_total{kind=\"EventBus\"} 0"));
+        let build = argo_events_buildinfo::BuildInfo::of(BINARY);
+        assert!(
+            text.contains(&format!(
+                "argo_events_build_info{{version=\"{}\",commit=\"{}\",rustc=\"{}\",binary=\"argo-events-controller\"}} 1\n",
+                build.version,
+                build.git_commit,
+                build.rustc_release()
+            )),
+            "{text}"
+        );
 
         let h = Arc::new(Health::default());
         for (path, ready, want) in [

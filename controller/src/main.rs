@@ -1,5 +1,6 @@
 //! `argo-events-controller`: `run` reconciles EventBuses, EventSources and Sensors in a
-//! cluster; `render` prints the children the controller would create for a set of manifests.
+//! cluster; `render` prints the children the controller would create for a set of manifests;
+//! `version` prints the build.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -13,7 +14,12 @@ use argo_events_controller::render::{
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "argo-events-controller", version, about)]
+#[command(
+    name = "argo-events-controller",
+    version,
+    long_version = argo_events_buildinfo::LONG_VERSION,
+    about
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +31,8 @@ enum Command {
     Render(RenderArgs),
     /// Reconcile EventBuses, EventSources and Sensors (the in-cluster controller).
     Run(Box<argo_events_controller::run::RunArgs>),
+    /// Print the version, git commit, build date, compiler and target.
+    Version(argo_events_buildinfo::VersionArgs),
 }
 
 #[derive(clap::Args)]
@@ -70,6 +78,11 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             return rt.block_on(argo_events_controller::run::run(*args));
+        }
+        Command::Version(args) => {
+            let info = argo_events_buildinfo::BuildInfo::of(argo_events_controller::admin::BINARY);
+            args.write_build_info(&mut std::io::stdout().lock(), &info)?;
+            return Ok(());
         }
     };
     let (docs, errors) =

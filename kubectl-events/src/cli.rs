@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kubectl-argo-events",
     bin_name = "kubectl argo events",
     version,
+    long_version = argo_events_buildinfo::LONG_VERSION,
     after_help = "Installed as `kubectl-argo-events` on PATH, kubectl runs it as `kubectl argo events`.\n\
                   Link it as `kubectl-argo_events` to also get `kubectl argo-events`."
 )]
@@ -52,6 +53,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print (or write) the CustomResourceDefinitions of the three kinds.
     Crds(CrdsArgs),
+    /// Print the plugin's version, git commit, build date, compiler and target.
+    Version(argo_events_buildinfo::VersionArgs),
 }
 
 /// `run` arguments.

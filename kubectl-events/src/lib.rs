@@ -11,6 +11,7 @@ pub mod run;
 pub mod sensorfile;
 pub mod simulate;
 pub mod suite;
+pub mod version;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -62,6 +63,7 @@ where
         cli::Command::Test(args) => suite::run(args, out, err),
         cli::Command::Run(args) => run_local(&cli.kube, args),
         cli::Command::Crds(args) => crds::run(args, out, err),
+        cli::Command::Version(args) => version::run(args, out),
     };
     match result {
         Ok(code) => code,

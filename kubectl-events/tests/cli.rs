@@ -340,6 +340,58 @@ fn crds_prints_the_committed_crds() {
     }
 }
 
+/// `version` as `kubectl version` shapes a client's: `Client Version` first, and
+/// `{"clientVersion": {…}}` in JSON and YAML.
+fn check_version(text: &str, json: &str, yaml: &str) {
+    let json: serde_json::Value = serde_json::from_str(json).expect("version -o json");
+    let yaml: serde_json::Value = serde_yaml_ng::from_str(yaml).expect("version -o yaml");
+    assert_eq!(yaml, json);
+    let client = &json["clientVersion"];
+    assert_eq!(json.as_object().map(|o| o.len()), Some(1), "{json}");
+    assert_eq!(client["binary"], "kubectl-argo-events");
+    assert_eq!(client["version"], env!("CARGO_PKG_VERSION"));
+    let lines: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| {
+            let (key, value) = l.split_once(':').expect("Key: value");
+            (key, value.trim())
+        })
+        .collect();
+    let value = |field: &str| client[field].as_str().expect("a string");
+    assert_eq!(
+        lines,
+        [
+            ("Client Version", value("version")),
+            ("Git Commit", value("gitCommit")),
+            ("Build Date", value("buildDate")),
+            ("Rustc", value("rustcVersion")),
+            ("Target", value("target")),
+        ],
+        "{text}"
+    );
+}
+
+#[test]
+fn version_prints_the_client_build_as_kubectl_does() {
+    let [text, json, yaml] = [
+        &["version"][..],
+        &["version", "-o", "json"],
+        &["version", "-o", "yaml"],
+    ]
+    .map(|args| {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    });
+    check_version(&text, &json, &yaml);
+    assert_eq!(run(&["version", "-o", "wide"]).status.code(), Some(2));
+}
+
 /// kubectl, found on PATH (the README's test command installs it where it is missing).
 fn kubectl() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -408,6 +460,24 @@ fn kubectl_discovers_the_plugin_as_argo_events() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|v| v.is_array()));
+
+    // `kubectl argo events version`, the way people will ask.
+    let [text, json, yaml] = [&[][..], &["-o", "json"], &["-o", "yaml"]].map(|format| {
+        let args: Vec<&str> = ["argo", "events", "version"]
+            .iter()
+            .chain(format)
+            .copied()
+            .collect();
+        let out = kubectl_with_plugins(dir.path(), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    });
+    check_version(&text, &json, &yaml);
 }
 
 #[test]
@@ -482,6 +552,57 @@ fn simulate_json_has_the_documented_shape() {
     assert_eq!(
         trigger["rendered"]["spec"]["arguments"]["parameters"][0]["value"],
         "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+}
+
+#[test]
+fn simulate_reads_cloudevents_0_3_and_refuses_unknown_versions() {
+    let q = quickstart();
+    let sensor = q.join("sensor.yaml");
+    let main = std::fs::read_to_string(q.join("events/push-main.json")).expect("fixture");
+    let mut event: serde_json::Value = serde_json::from_str(&main).expect("JSON");
+    event["specversion"] = "0.3".into();
+    event["schemaurl"] = "https://example.com/push.json".into();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v03 = write(dir.path(), "v03.json", &event.to_string());
+    let out = run(&[
+        "simulate",
+        "-f",
+        sensor.to_str().expect("utf-8"),
+        "--event",
+        v03.to_str().expect("utf-8"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["events"][0]["dependencies"][0]["matched"], true);
+    let trigger = &report["triggers"][0];
+    assert_eq!(trigger["fired"], true);
+    assert_eq!(
+        trigger["rendered"]["spec"]["arguments"]["parameters"][0]["value"],
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+
+    event["specversion"] = "0.4".into();
+    let v04 = write(dir.path(), "v04.json", &event.to_string());
+    let out = run(&[
+        "simulate",
+        "-f",
+        sensor.to_str().expect("utf-8"),
+        "--event",
+        v04.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"specversion "0.4" is not supported (only 1.0 and 0.3)"#),
+        "{stderr}"
     );
 }
 

@@ -865,7 +865,9 @@ struct Metrics {
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("argo_events_webhook");
+        let mut root = Registry::default();
+        argo_events_buildinfo::register_build_info(&mut root, crate::BINARY);
+        let registry = root.sub_registry_with_prefix("argo_events_webhook");
         let reviews = Family::<ReviewLabels, Counter>::default();
         // 0.5 ms to about 4 s.
         let duration = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
@@ -880,7 +882,7 @@ impl Metrics {
             duration.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             reviews,
             duration,
         }

@@ -323,6 +323,63 @@ async fn admission_over_tls() {
     ] {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
+    // The build, outside the webhook's prefix, with the values `version -o json` prints.
+    let version = Command::new(env!("CARGO_BIN_EXE_argo-events-webhook"))
+        .args(["version", "-o", "json"])
+        .output()
+        .unwrap();
+    let version: Value = serde_json::from_slice(&version.stdout).unwrap();
+    let rustc = version["rustcVersion"].as_str().unwrap();
+    let build_info = format!(
+        "argo_events_build_info{{version=\"{}\",commit=\"{}\",rustc=\"{}\",binary=\"argo-events-webhook\"}} 1\n",
+        env!("CARGO_PKG_VERSION"),
+        version["gitCommit"].as_str().unwrap(),
+        rustc.split_whitespace().nth(1).unwrap(),
+    );
+    assert!(
+        metrics.contains(&build_info),
+        "{build_info} not in\n{metrics}"
+    );
+}
+
+#[test]
+fn version_prints_the_build_as_text_and_json() {
+    let bin = env!("CARGO_BIN_EXE_argo-events-webhook");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: Value = serde_json::from_str(&run(&["version", "-o", "json"])).unwrap();
+    let fields = [
+        ("Binary", "binary"),
+        ("Version", "version"),
+        ("Git Commit", "gitCommit"),
+        ("Build Date", "buildDate"),
+        ("Rustc", "rustcVersion"),
+        ("Target", "target"),
+    ];
+    assert_eq!(json.as_object().unwrap().len(), fields.len(), "{json}");
+    assert_eq!(json["binary"], "argo-events-webhook");
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    // Text: one `Key: value` line per field, in this order, with the JSON's values.
+    let text = run(&["version"]);
+    let lines: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| {
+            let (key, value) = l.split_once(':').unwrap();
+            (key, value.trim())
+        })
+        .collect();
+    let want: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(key, field)| (*key, json[field].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, want, "{text}");
 }
 
 #[test]

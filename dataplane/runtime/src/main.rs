@@ -5,6 +5,7 @@
 //! - `argo-events sensor run [-f FILE]` runs the Sensor of `SENSOR_OBJECT` (or the file).
 //!
 //! Both serve Prometheus metrics and health on `--metrics-addr` (default `0.0.0.0:7777`).
+//! `argo-events version [-o json|yaml]` prints the build.
 //!
 //! Sensors (unless the bus is Kafka) and recreate-class EventSources with several replicas run
 //! only on the elected leader ([`argo_events_runtime::election`]): a lock on the EventBus by
@@ -36,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 #[command(
     name = "argo-events",
     version,
+    long_version = argo_events_buildinfo::LONG_VERSION,
     about = "Argo Events EventSource and Sensor runtime"
 )]
 struct Cli {
@@ -77,12 +79,20 @@ enum Top {
     /// Sensor pods.
     #[command(subcommand)]
     Sensor(Run),
+    /// Print the version, git commit, build date, compiler and target.
+    Version(argo_events_buildinfo::VersionArgs),
 }
 
 #[derive(Subcommand)]
 enum Run {
     /// Run the object.
     Run(RunArgs),
+}
+
+/// What this pod runs: `eventsource run` or `sensor run`.
+enum Pod {
+    EventSource(RunArgs),
+    Sensor(RunArgs),
 }
 
 #[derive(Args)]
@@ -94,6 +104,20 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let pod = match cli.command {
+        Top::Eventsource(Run::Run(args)) => Pod::EventSource(args),
+        Top::Sensor(Run::Run(args)) => Pod::Sensor(args),
+        Top::Version(args) => {
+            let info = argo_events_buildinfo::BuildInfo::of(argo_events_runtime::metrics::BINARY);
+            return match args.write_build_info(&mut std::io::stdout().lock(), &info) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     init_logs(cli.common.log_format);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -103,7 +127,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli.common, pod)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "exiting");
@@ -125,7 +149,7 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
@@ -137,8 +161,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let kafka_bus = bus_config.as_ref().is_some_and(|b| b.kafka.is_some());
     let leader_election = std::env::var(election::LEADER_ELECTION).ok();
     let ready = Arc::new(AtomicBool::new(false));
-    match cli.command {
-        Top::Eventsource(Run::Run(args)) => {
+    match pod {
+        Pod::EventSource(args) => {
             let es = objects::event_source(args.file.as_deref())?;
             argo_events_eventsource::check_supported(&es)?;
             let name = es.metadata.name.clone().unwrap_or_default();
@@ -156,13 +180,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let events: Vec<&str> = es.spec.event_names().into_iter().map(|(_, e)| e).collect();
             let metrics = Arc::new(EventSourceMetrics::new(&namespace, &name, &events));
             let admin = tokio::spawn(serve_admin(
-                cli.common.metrics_addr,
+                common.metrics_addr,
                 metrics.registry(),
                 ready.clone(),
                 shutdown.clone(),
             ));
-            let bus_options =
-                busconnect::options(bus_config.as_ref(), cli.common.bus_url.as_deref())?;
+            let bus_options = busconnect::options(bus_config.as_ref(), common.bus_url.as_deref())?;
             let bus = busconnect::connect_with(bus_options.clone()).await?;
             let state = bus.key_value(&format!("eventsource-{name}")).await?;
             let elector = elector_for(&plan, &namespace, &bus_options).await?;
@@ -192,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = admin.await;
             result
         }
-        Top::Sensor(Run::Run(args)) => {
+        Pod::Sensor(args) => {
             let sensor = objects::sensor(args.file.as_deref())?;
             let name = sensor.metadata.name.clone().unwrap_or_default();
             let namespace = sensor.metadata.namespace.clone().unwrap_or_default();
@@ -205,15 +228,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let trigger_refs: Vec<&str> = triggers.iter().map(String::as_str).collect();
             let metrics = Arc::new(SensorMetrics::new(&namespace, &name, &trigger_refs));
             let admin = tokio::spawn(serve_admin(
-                cli.common.metrics_addr,
+                common.metrics_addr,
                 metrics.registry(),
                 ready.clone(),
                 shutdown.clone(),
             ));
             let plan =
                 election::plan_sensor(&namespace, &name, kafka_bus, leader_election.as_deref());
-            let bus_options =
-                busconnect::options(bus_config.as_ref(), cli.common.bus_url.as_deref())?;
+            let bus_options = busconnect::options(bus_config.as_ref(), common.bus_url.as_deref())?;
             let bus = busconnect::connect_with(bus_options.clone()).await?;
             let elector = elector_for(&plan, &namespace, &bus_options).await?;
             let kube = match kube_client().await {

@@ -1,7 +1,8 @@
 //! Prometheus metrics with upstream's names and labels (reference §10), and the admin HTTP
 //! server (`/metrics`, `/health`, `/live`, `/ready`).
 //!
-//! Every metric carries the const label `namespace`. Upstream's two summaries
+//! Every metric carries the const label `namespace`, `argo_events_build_info` (the build, as
+//! every binary of the project reports it) included. Upstream's two summaries
 //! (`…_duration_milliseconds`) are histograms here, because `prometheus-client` has no summary
 //! type: same name, `_bucket`/`_sum`/`_count` series instead of quantiles.
 
@@ -41,11 +42,16 @@ pub const LEADER_GAUGE: &str = "argo_events_leader";
 const LEADER_HELP: &str =
     "1 while this replica is the elected leader (or runs without election), 0 while it stands by";
 
+/// The binary's name, as `version` and `argo_events_build_info` report it.
+pub const BINARY: &str = "argo-events";
+
 fn registry_for(namespace: &str) -> Registry {
-    Registry::with_labels(std::iter::once((
+    let mut registry = Registry::with_labels(std::iter::once((
         "namespace".into(),
         namespace.to_owned().into(),
-    )))
+    )));
+    argo_events_buildinfo::register_build_info(&mut registry, BINARY);
+    registry
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -520,6 +526,14 @@ mod tests {
         assert_eq!(status, 200);
         assert!(ctype.unwrap().starts_with("application/openmetrics-text"));
         assert!(body.contains("argo_events_action_triggered_total{namespace=\"ns\",sensor_name=\"s\",trigger_name=\"t\"} 0"));
+        let build = argo_events_buildinfo::BuildInfo::of(BINARY);
+        let build_info = format!(
+            "argo_events_build_info{{namespace=\"ns\",version=\"{}\",commit=\"{}\",rustc=\"{}\",binary=\"argo-events\"}} 1\n",
+            build.version,
+            build.git_commit,
+            build.rustc_release()
+        );
+        assert!(body.contains(&build_info), "{build_info} not in\n{body}");
         assert!(body.ends_with("# EOF\n"));
         assert_eq!(get("/health").await.0, 200);
         assert_eq!(get("/health").await.2, "OK");
