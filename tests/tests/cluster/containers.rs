@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::harness::{cluster, wait_for};
 use crate::install::{documents, namespace_install_into};
 use crate::kubelet::Pod;
+use crate::webhook::ca_bundle;
 
 const WEBHOOK_CONFIGS: [(&str, &str); 2] = [
     (
@@ -51,39 +52,15 @@ pub fn trials() -> Vec<Trial> {
 
 fn install_containers_start() {
     let c = cluster();
-    c.kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager",
-            "install",
-            "-f",
-            "-",
-        ],
-        Some(
-            &serde_json::json!({"apiVersion": "v1", "kind": "List",
-                "items": documents("manifests/install.yaml")})
-            .to_string(),
-        ),
-    )
-    .unwrap_or_else(|e| panic!("applying install.yaml: {e}"));
+    c.apply_objects(documents("manifests/install.yaml"));
     // The webhook configurations stay only while this case runs: with failurePolicy Fail and
     // no webhook pod behind their Service, they would refuse the other cases' writes.
     let _cleanup = DeleteOnDrop;
     containers_start("argo-events", &["controller-manager", "events-webhook"]);
     // The webhook wrote its CA into both configurations, as the install expects.
     for (kind, name) in WEBHOOK_CONFIGS {
-        let bundle = c
-            .kubectl(&[
-                "get",
-                kind,
-                name,
-                "-o",
-                "jsonpath={.webhooks[0].clientConfig.caBundle}",
-            ])
-            .unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            !bundle.trim().is_empty(),
+            ca_bundle(kind, name).is_some(),
             "{kind} {name} has no caBundle after the webhook started"
         );
     }

@@ -129,7 +129,8 @@ fn register(port: u16) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-fn ca_bundle(kind: &str, name: &str) -> Option<String> {
+/// The caBundle of the first webhook of configuration `kind`/`name`, if set.
+pub fn ca_bundle(kind: &str, name: &str) -> Option<String> {
     let out = cluster()
         .kubectl(&[
             "get",
