@@ -52,7 +52,8 @@ pub fn trials() -> Vec<Trial> {
 
 fn install_containers_start() {
     let c = cluster();
-    c.apply_objects(documents("manifests/install.yaml"));
+    // The same field manager as the install case, which applies the same objects later.
+    c.apply_objects("install", documents("manifests/install.yaml"));
     // The webhook configurations stay only while this case runs: with failurePolicy Fail and
     // no webhook pod behind their Service, they would refuse the other cases' writes.
     let _cleanup = DeleteOnDrop;

@@ -165,16 +165,16 @@ impl Cluster {
         )
     }
 
-    /// Applies objects of any namespace (or none) as one List, server-side, with the suite's
-    /// field manager; panics with the API server's message.
-    pub fn apply_objects(&self, items: Vec<Value>) {
+    /// Applies objects of any namespace (or none) as one List, server-side, as field manager
+    /// `manager`; panics with the API server's message.
+    pub fn apply_objects(&self, manager: &str, items: Vec<Value>) {
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
         self.kubectl_stdin(
             &[
                 "apply",
                 "--server-side",
                 "--field-manager",
-                "cluster-suite",
+                manager,
                 "-f",
                 "-",
             ],

@@ -74,7 +74,7 @@ fn agrees() -> Result<(), Failed> {
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": ns}})
     }));
-    c.apply_objects(objects);
+    c.apply_objects("cluster-suite", objects);
     // The aggregation controller fills these roles' rules; read back before, they would be
     // empty for the authorizer while the evaluator expands the aggregationRule itself.
     let aggregate = aggregated_role(&tag);

@@ -91,7 +91,7 @@ fn apply_webhook_rbac() {
         })
         .collect();
     assert!(items.len() >= 4, "the install's webhook RBAC: {items:?}");
-    cluster().apply_objects(items);
+    cluster().apply_objects("cluster-suite", items);
 }
 
 /// The install's two webhook configurations, pointed at `localhost:port` and limited to the
