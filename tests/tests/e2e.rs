@@ -83,35 +83,7 @@ impl Kubectl {
     }
 
     fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Result<String, String> {
-        let mut child = self
-            .command(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("kubectl {}: {e}", args.join(" ")))?;
-        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin
-                .write_all(text.as_bytes())
-                .map_err(|e| format!("kubectl {}: writing stdin: {e}", args.join(" ")))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("kubectl {}: {e}", args.join(" ")))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "kubectl {} ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        argo_events_tests::run_kubectl(self.command(args), args, input)
     }
 
     /// Runs kubectl and panics when it fails.

@@ -36,7 +36,7 @@ mod tests_sprig;
 
 use std::collections::BTreeMap;
 
-pub use value::{GoTime, Value};
+pub use value::{GoTime, Value, json_float};
 
 /// The template name Argo Events uses; it appears in error messages.
 const NAME: &str = "param";

@@ -3,7 +3,6 @@
 //! namespace per test, `kubectl` calls that return the API server's message on failure,
 //! processes killed on drop and bounded waits.
 
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -140,7 +139,7 @@ impl Cluster {
 
     /// Runs kubectl with `input` on its standard input.
     pub fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Result<String, String> {
-        run_command(self.kubectl_command(args), args, input)
+        argo_events_tests::run_kubectl(self.kubectl_command(args), args, input)
     }
 
     /// Runs kubectl and panics with its message when it fails.
@@ -363,38 +362,6 @@ impl Drop for Namespace {
             "--wait=false",
             "--ignore-not-found",
         ]);
-    }
-}
-
-fn run_command(mut cmd: Command, args: &[&str], input: Option<&str>) -> Result<String, String> {
-    let what = || format!("kubectl {}", args.join(" "));
-    let mut child = cmd
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", what()))?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("{}: writing stdin: {e}", what()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{}: {e}", what()))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{} ({}): {}",
-            what(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
     }
 }
 

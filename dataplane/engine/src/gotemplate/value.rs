@@ -461,8 +461,9 @@ fn write_json(
     Ok(())
 }
 
-/// Go's JSON float encoding (`1e+21`, `1e-7`, `1000000`).
-fn json_float(f: f64) -> Result<String, String> {
+/// Go's JSON float encoding (`1e+21`, `1e-7`, `1000000`); an error for NaN and infinities,
+/// which Go's encoder refuses.
+pub fn json_float(f: f64) -> Result<String, String> {
     if !f.is_finite() {
         return Err(format!(
             "json: unsupported value: {}",

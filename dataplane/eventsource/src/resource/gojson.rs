@@ -7,6 +7,7 @@
 //! integer that fits an `int64` keeps its digits, any other number became a `float64` and is
 //! printed the way Go prints one (`1.0` → `1`, `1e3` → `1000`, `1e21` → `1e+21`).
 
+use argo_events_engine::gotemplate::json_float;
 use argo_events_engine::jsonpath::go_json_string;
 use serde_json::Value;
 
@@ -62,21 +63,10 @@ fn write_str(out: &mut String, s: &str) {
     out.push_str(&go_json_string(s));
 }
 
-/// Go's encoding of a `float64`: shortest digits that read back the same, without an exponent
-/// unless the magnitude is below 1e-6 or at least 1e21 (then `1e+21`, `1.5e-7`).
+/// Go's encoding of a `float64`. serde_json holds no NaN or infinity, the only values Go's
+/// encoder refuses.
 fn go_float(f: f64) -> String {
-    let magnitude = f.abs();
-    if magnitude != 0.0 && !(1e-6..1e21).contains(&magnitude) {
-        let text = format!("{f:e}");
-        match text.split_once('e') {
-            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
-                format!("{mantissa}e+{exponent}")
-            }
-            _ => text,
-        }
-    } else {
-        format!("{f}")
-    }
+    json_float(f).unwrap_or_else(|_| "null".to_owned())
 }
 
 #[cfg(test)]
