@@ -10,6 +10,7 @@ pub mod common;
 pub mod crd;
 pub mod cron;
 pub mod defaults;
+pub mod diagnostics;
 pub mod duration;
 pub mod eventbus;
 pub mod eventsource;

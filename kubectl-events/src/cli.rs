@@ -55,6 +55,194 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Print the plugin's version, git commit, build date, compiler and target.
     Version(argo_events_buildinfo::VersionArgs),
+    /// List EventBus, EventSource or Sensor objects with their health.
+    Get(GetArgs),
+    /// Show EventBus → EventSources → events → Sensors → triggers, each with its health.
+    Tree(TreeArgs),
+    /// Find out why a Sensor did not fire: walks the six layers and stops at the first broken one.
+    Why(WhyArgs),
+    /// Print the logs of every pod of an EventSource or a Sensor, each line prefixed with its pod.
+    Logs(LogsArgs),
+    /// Deliver a test event to an EventSource the way its producer would, and show what each
+    /// Sensor listening to it decided.
+    Send(SendArgs),
+    /// Per trigger: may the Sensor's ServiceAccount do what the trigger does?
+    #[command(name = "can-i")]
+    CanI(CanIArgs),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+}
+
+/// The three kinds, by kubectl's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// EventBus objects.
+    #[value(name = "eventbus", alias = "eb", alias = "eventbuses")]
+    EventBus,
+    /// EventSource objects.
+    #[value(name = "eventsources", alias = "eventsource", alias = "es")]
+    EventSource,
+    /// Sensor objects.
+    #[value(name = "sensors", alias = "sensor", alias = "sn")]
+    Sensor,
+}
+
+impl Kind {
+    /// The resource's plural.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::EventBus => "eventbus",
+            Kind::EventSource => "eventsources",
+            Kind::Sensor => "sensors",
+        }
+    }
+}
+
+/// kubectl's `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Columns.
+    Table,
+    /// More columns.
+    Wide,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// `get` arguments.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// eventbus (eb), eventsources (es) or sensors (sn).
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// Only this object.
+    pub name: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// After listing, print a row again whenever it changes.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+/// The root of a `tree`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TreeRoot {
+    /// An EventBus.
+    #[value(name = "eventbus", alias = "eb")]
+    EventBus,
+    /// An EventSource.
+    #[value(name = "eventsource", alias = "es", alias = "eventsources")]
+    EventSource,
+    /// A Sensor.
+    #[value(name = "sensor", alias = "sn", alias = "sensors")]
+    Sensor,
+}
+
+/// `tree` arguments.
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    /// Start at this kind of object (default: every EventBus in scope).
+    #[arg(value_enum, requires = "name")]
+    pub kind: Option<TreeRoot>,
+    /// Its name.
+    pub name: Option<String>,
+    /// Output format: text (default) or the same graph as JSON.
+    #[arg(short = 'o', long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// `why` arguments.
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The Sensor.
+    pub sensor: String,
+    /// Only this trigger.
+    #[arg(long, value_name = "TRIGGER")]
+    pub trigger: Option<String>,
+    /// How far back to look at decisions and Events (Go duration: 30m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub since: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// Kinds `logs` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogsKind {
+    /// An EventSource's pods.
+    #[value(name = "eventsource", alias = "es", alias = "eventsources")]
+    EventSource,
+    /// A Sensor's pods.
+    #[value(name = "sensor", alias = "sn", alias = "sensors")]
+    Sensor,
+    /// An EventBus's pods.
+    #[value(name = "eventbus", alias = "eb")]
+    EventBus,
+}
+
+/// `logs` arguments.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// eventsource (es), sensor (sn) or eventbus (eb).
+    #[arg(value_enum)]
+    pub kind: LogsKind,
+    /// Its name.
+    pub name: String,
+    /// Keep streaming new lines.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines newer than this (Go duration: 10s, 5m, 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only the last N lines of each pod.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<i64>,
+    /// Prefix each line with its timestamp too.
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+/// `send` arguments.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The EventSource.
+    pub event_source: String,
+    /// The event name in it.
+    pub event: String,
+    /// The payload: JSON text, or @FILE.
+    #[arg(short = 'd', long = "data", value_name = "JSON|@FILE")]
+    pub data: Option<String>,
+    /// A request header, K:V (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "K:V")]
+    pub headers: Vec<String>,
+    /// How long to wait for the Sensors' decisions (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub wait: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// `can-i` arguments.
+#[derive(Debug, Args)]
+pub struct CanIArgs {
+    /// The Sensor.
+    pub sensor: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// `completion` arguments.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `run` arguments.

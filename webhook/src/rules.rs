@@ -16,8 +16,8 @@ use crate::snapshot::{Entry, Facts, Snapshot};
 
 pub(crate) use rbac::RbacIndex;
 pub use rbac::{
-    Access, AccessCheck, AccessDecision, decided_issues, plural, rbac_issues, sensor_access_checks,
-    service_account,
+    Access, AccessCheck, AccessDecision, access_review, decided_issues, decision_of, plural,
+    rbac_issues, sensor_access_checks, service_account,
 };
 
 /// One rule finding about one object of a snapshot.

@@ -10,9 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argo_events_webhook::rules::{AccessCheck, AccessDecision};
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec, SubjectAccessReviewStatus,
-};
+pub use argo_events_webhook::rules::{access_review, decision_of};
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::api::PostParams;
 use kube::{Api, Client};
 
@@ -174,42 +173,6 @@ impl Authorizer {
             Ok(mut c) => f(&mut c),
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
-    }
-}
-
-/// The SubjectAccessReview asking whether the check's ServiceAccount may do its access in its
-/// namespace (with the object name, except for `create`).
-pub fn access_review(check: &AccessCheck) -> SubjectAccessReview {
-    SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(check.user()),
-            groups: Some(check.groups().to_vec()),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(check.access.verb.to_owned()),
-                group: Some(check.access.group.clone()),
-                resource: Some(check.access.resource.clone()),
-                name: check.access.resource_name().map(str::to_owned),
-                namespace: Some(check.target_namespace.clone()),
-                ..ResourceAttributes::default()
-            }),
-            ..SubjectAccessReviewSpec::default()
-        },
-        ..SubjectAccessReview::default()
-    }
-}
-
-/// The decision a SubjectAccessReview status gives: allowed, else denied. An
-/// `evaluationError` does not make it a failure: the RBAC authorizer sets one on ordinary
-/// denials (a binding pointing at a missing Role), so only transport and API errors and
-/// timeouts (see [`Authorizer::decide`]) are failures.
-pub fn decision_of(status: Option<&SubjectAccessReviewStatus>) -> AccessDecision {
-    let Some(status) = status else {
-        return AccessDecision::Failed("the SubjectAccessReview came back without a status".into());
-    };
-    if status.allowed {
-        AccessDecision::Allowed
-    } else {
-        AccessDecision::Denied
     }
 }
 

@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use argo_events_api::Sensor;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec, SubjectAccessReviewStatus,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
@@ -602,4 +605,40 @@ pub fn rbac_issues(snap: &Snapshot) -> Vec<Issue> {
         .iter()
         .flat_map(|s| static_issues(&index, s.doc, &s.namespace, &s.value))
         .collect()
+}
+
+/// The SubjectAccessReview asking whether the check's ServiceAccount may do its access in its
+/// namespace (with the object name, except for `create`).
+pub fn access_review(check: &AccessCheck) -> SubjectAccessReview {
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(check.user()),
+            groups: Some(check.groups().to_vec()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(check.access.verb.to_owned()),
+                group: Some(check.access.group.clone()),
+                resource: Some(check.access.resource.clone()),
+                name: check.access.resource_name().map(str::to_owned),
+                namespace: Some(check.target_namespace.clone()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    }
+}
+
+/// The decision a SubjectAccessReview status gives: allowed, else denied. An
+/// `evaluationError` does not make it a failure: the RBAC authorizer sets one on ordinary
+/// denials (a binding pointing at a missing Role), so only transport and API errors and
+/// timeouts (see [`Authorizer::decide`]) are failures.
+pub fn decision_of(status: Option<&SubjectAccessReviewStatus>) -> AccessDecision {
+    let Some(status) = status else {
+        return AccessDecision::Failed("the SubjectAccessReview came back without a status".into());
+    };
+    if status.allowed {
+        AccessDecision::Allowed
+    } else {
+        AccessDecision::Denied
+    }
 }
