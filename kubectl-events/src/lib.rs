@@ -29,6 +29,9 @@ use std::io::Write;
 
 use clap::Parser;
 
+/// The executable's name.
+pub const BINARY: &str = "kubectl-argo-events";
+
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: the command ran and found errors.
@@ -56,8 +59,22 @@ fn colour_on() -> bool {
 
 fn completion(args: &cli::CompletionArgs, out: &mut impl Write) -> anyhow::Result<u8> {
     use clap::CommandFactory as _;
+    // The script completes the executable's own name; the usage text's "kubectl argo events"
+    // (with spaces) would not name a command a shell can complete.
     let mut command = cli::Cli::command();
-    clap_complete::generate(args.shell, &mut command, "kubectl-argo-events", out);
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, BINARY, &mut script);
+    let mut script = String::from_utf8(script)?;
+    if args.shell == clap_complete::Shell::Bash {
+        // clap_complete names the root `kubectl__argo__events` where it starts and
+        // `kubectl__subcmd__argo__subcmd__events` in the subcommands' cases (a '-' in the
+        // binary's name): one name, or no subcommand ever completes (tested in tests/cli.rs).
+        script = script.replace(
+            "kubectl__subcmd__argo__subcmd__events",
+            "kubectl__argo__events",
+        );
+    }
+    out.write_all(script.as_bytes())?;
     Ok(EXIT_OK)
 }
 

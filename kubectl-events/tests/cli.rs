@@ -850,3 +850,106 @@ fn run_refuses_unsupported_event_sources_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn bash_completion_loads_and_completes_subcommands_and_kinds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(&["completion", "bash"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = write(dir.path(), "completion.bash", &stdout(&out));
+    let complete = |words: &str, cword: usize| -> String {
+        let program = format!(
+            "source {}\ncomplete -p kubectl-argo-events >/dev/null || exit 3\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_LINE=\"{words}\"\nCOMP_POINT=${{#COMP_LINE}}\n_kubectl__argo__events kubectl-argo-events \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            script.display()
+        );
+        let o = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", &program])
+            .output()
+            .expect("bash runs");
+        assert!(
+            o.status.success(),
+            "bash: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout(&o)
+    };
+    let subcommands = complete("kubectl-argo-events ''", 1);
+    for sub in [
+        "get",
+        "tree",
+        "why",
+        "logs",
+        "send",
+        "can-i",
+        "lint",
+        "completion",
+    ] {
+        assert!(
+            subcommands.lines().any(|l| l == sub),
+            "{sub} offered: {subcommands}"
+        );
+    }
+    for shell in ["zsh", "fish", "powershell"] {
+        let o = run(&["completion", shell]);
+        assert!(o.status.success(), "{shell}");
+        assert!(
+            stdout(&o).contains("kubectl-argo-events"),
+            "{shell} completes the executable"
+        );
+    }
+    let kinds = complete("kubectl-argo-events get ''", 2);
+    for kind in ["eventbus", "eventsources", "sensors"] {
+        assert!(kinds.lines().any(|l| l == kind), "{kind} offered: {kinds}");
+    }
+}
+
+#[test]
+fn an_unreachable_api_server_is_exit_code_2_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let kubeconfig = write(
+        dir.path(),
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: demo\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    );
+    for args in [
+        &["get", "sensors"][..],
+        &["tree"],
+        &["why", "s"],
+        &["can-i", "s"],
+        &["logs", "sensor", "s"],
+        &["send", "es", "e"],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("127.0.0.1:{port}")) || err.to_lowercase().contains("connect"),
+            "{args:?} names the failure: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_kubeconfig_file_is_named() {
+    let out = run(&["get", "eb", "--kubeconfig", "/nonexistent/kubeconfig"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
+}
