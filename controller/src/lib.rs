@@ -6,12 +6,13 @@
 //! - [`status`]: condition computation and readiness.
 //! - [`reconcile`]: the reconcile decisions as pure functions (plans).
 //! - [`run`]: the `run` shell: caches, Controllers, writes; [`leader`] election; [`admin`]
-//!   metrics and health endpoints.
+//!   metrics and health endpoints; [`kube_events`] the `ReconcileFailed` Events.
 #![warn(missing_docs)]
 
 pub mod admin;
 pub mod constants;
 pub mod desired;
+pub mod kube_events;
 pub mod leader;
 pub mod reconcile;
 pub mod render;

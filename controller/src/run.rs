@@ -3,7 +3,8 @@
 //! stores; children watched metadata-only into [`ChildIndex`]es; nothing is written before
 //! every cache has listed; every write through the API (children: server-side apply with one
 //! field manager, new Deployments under a generated name; status: merge patch on `/status`;
-//! finalizers: merge patch on metadata with the resource version).
+//! finalizers: merge patch on metadata with the resource version); failed reconciles also
+//! become `ReconcileFailed` Events ([`crate::kube_events`]).
 
 pub mod cached;
 pub mod fake;
@@ -45,6 +46,7 @@ use crate::constants::*;
 use crate::desired::BuildError;
 use crate::desired::ControllerConfig;
 use crate::desired::eventbus::{JetStreamCredentials, JetStreamGlobalConfig, StanGlobalConfig};
+use crate::kube_events::Events;
 use crate::reconcile::{
     BusFacts, ChildKind, FIELD_MANAGER, Plan, PodFacts, Write, backoff_delay, bus_child_names,
     failed_write_status, plan_event_bus, plan_event_source, plan_sensor,
@@ -183,6 +185,8 @@ pub struct Context {
     pub credentials: fn(&EventBus) -> Result<JetStreamCredentials, BuildError>,
     /// Token generator for NATS Streaming buses.
     pub token: fn() -> String,
+    /// Kubernetes Events about failed reconciles.
+    pub events: Events,
 }
 
 /// The current time.
@@ -216,33 +220,53 @@ impl Context {
         self.synced.load(Ordering::Acquire)
     }
 
-    /// Drops the back-off counters of objects no longer in their cache (deleted objects).
-    pub fn prune_failures(&self) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if f.is_empty() {
-            return;
+    /// Whether the object of a failure key (`Kind/namespace/name`) is still in its cache.
+    fn cached(&self, key: &str) -> bool {
+        let mut parts = key.splitn(3, '/');
+        let (Some(kind), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        match kind {
+            k if k == EventBus::KIND => self.buses.get(&ObjectRef::new(name).within(ns)).is_some(),
+            k if k == EventSource::KIND => self
+                .event_sources
+                .get(&ObjectRef::new(name).within(ns))
+                .is_some(),
+            k if k == Sensor::KIND => self.sensors.get(&ObjectRef::new(name).within(ns)).is_some(),
+            _ => false,
         }
-        f.retain(|key, _| {
-            let mut parts = key.splitn(3, '/');
-            let (Some(kind), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next())
-            else {
-                return false;
-            };
-            match kind {
-                k if k == EventBus::KIND => {
-                    self.buses.get(&ObjectRef::new(name).within(ns)).is_some()
-                }
-                k if k == EventSource::KIND => self
-                    .event_sources
-                    .get(&ObjectRef::new(name).within(ns))
-                    .is_some(),
-                k if k == Sensor::KIND => {
-                    self.sensors.get(&ObjectRef::new(name).within(ns)).is_some()
-                }
-                _ => false,
-            }
-        });
     }
+
+    /// Drops the back-off counters and the reported permanent failures of objects no longer in
+    /// their cache (deleted objects).
+    pub fn prune_failures(&self) {
+        {
+            let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if !f.is_empty() {
+                f.retain(|key, _| self.cached(key));
+            }
+        }
+        self.events.retain(|key| self.cached(key));
+    }
+
+    /// Reports a permanent failure in the status `plan` writes for `obj` (once per message).
+    fn report_plan<K: Resource<DynamicType = ()>>(&self, obj: &K, plan: &Plan) {
+        let Some(status) = &plan.status else { return };
+        let key = failure_key(&K::kind(&()), obj.meta());
+        if self.events.planned_status(&key, regarding(obj), status) {
+            self.prune_failures();
+        }
+    }
+}
+
+/// The object as an Event's `regarding`: without its resource version, which every status
+/// write changes (kube's `Recorder` folds repeats into a series only for an equal reference).
+fn regarding<K: Resource<DynamicType = ()>>(
+    obj: &K,
+) -> k8s_openapi::api::core::v1::ObjectReference {
+    let mut reference = obj.object_ref(&());
+    reference.resource_version = None;
+    reference
 }
 
 async fn measured(
@@ -300,6 +324,7 @@ pub async fn reconcile_sensor(
                 now: &now,
             },
         );
+        ctx.report_plan(cached.as_ref(), &plan);
         let previous = obj
             .object
             .as_ref()
@@ -345,6 +370,7 @@ pub async fn reconcile_event_source(
                 now: &now,
             },
         );
+        ctx.report_plan(cached.as_ref(), &plan);
         let previous = obj
             .object
             .as_ref()
@@ -401,6 +427,7 @@ pub async fn reconcile_event_bus(
                 now: &now,
             },
         );
+        ctx.report_plan(obj.as_ref(), &plan);
         let previous = obj
             .object
             .as_ref()
@@ -411,7 +438,8 @@ pub async fn reconcile_event_bus(
     .await
 }
 
-/// Exponential back-off per object after a transient error.
+/// Exponential back-off per object after a transient error, reported as a `ReconcileFailed`
+/// Event (rate limited).
 pub fn error_policy<K: Resource<DynamicType = ()>>(
     obj: Arc<K>,
     err: &Error,
@@ -422,13 +450,15 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
     ctx.prune_failures();
     let failures = {
         let mut f = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = f.entry(key).or_insert(0);
+        let n = f.entry(key.clone()).or_insert(0);
         *n += 1;
         *n
     };
     let delay = backoff_delay(failures - 1);
     let (namespace, name) = ns_name(obj.meta());
     warn!(kind = %kind, namespace, name, failures, retry_in = ?delay, error = %err, "reconcile failed");
+    ctx.events
+        .transient(&key, regarding(obj.as_ref()), &err.to_string(), delay);
     Action::requeue(delay)
 }
 

@@ -325,6 +325,8 @@ fn controller_rbac_is_least_privilege() {
             "policy/poddisruptionbudgets:patch",
             "argoproj.io/eventbus/status:patch",
             "/events:create",
+            "events.k8s.io/events:create",
+            "events.k8s.io/events:patch",
             "coordination.k8s.io/leases:update",
         ] {
             assert!(

@@ -33,10 +33,16 @@ pub fn sensor_deployment(
         "Sensor {}/{name}",
         sensor.metadata.namespace.as_deref().unwrap_or_default()
     );
+    let mut object = object_payload(&sensor.metadata, &sensor.spec, &who)?;
+    // With its uid: the pod's Kubernetes Events regard the Sensor by it (`kubectl describe`
+    // selects them on it). Upstream passes name and namespace only.
+    if let Some(uid) = &sensor.metadata.uid {
+        object["metadata"]["uid"] = serde_json::Value::String(uid.clone());
+    }
     let owner = PodOwner {
         kind: Sensor::KIND,
         meta: &sensor.metadata,
-        object: object_payload(&sensor.metadata, &sensor.spec, &who)?,
+        object,
         object_env: ENV_SENSOR_OBJECT,
         args: vec!["sensor".to_owned(), "run".to_owned()],
         labels: sensor_labels(sensor),
@@ -114,5 +120,35 @@ mod tests {
         other.spec.revision_history_limit = Some(4);
         assert_eq!(hash(&s), hash(&s));
         assert_ne!(hash(&s), hash(&other));
+    }
+
+    #[test]
+    fn the_sensor_object_carries_its_uid_when_it_has_one() {
+        use base64::Engine as _;
+        let payload = |s: &Sensor| -> serde_json::Value {
+            let d = sensor_deployment(s, &jetstream_bus(), &ControllerConfig::new("img")).unwrap();
+            let env = d.spec.unwrap().template.spec.unwrap().containers[0]
+                .env
+                .clone()
+                .unwrap();
+            let b64 = env
+                .iter()
+                .find(|e| e.name == "SENSOR_OBJECT")
+                .and_then(|e| e.value.clone())
+                .unwrap();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        let mut s: Sensor = corpus("sensors/special-workflow-trigger.yaml");
+        s.metadata.namespace = Some("argo-events".into());
+        let without = payload(&s);
+        assert!(without["metadata"].get("uid").is_none());
+        s.metadata.uid = Some("uid-1".into());
+        let with = payload(&s);
+        assert_eq!(with["metadata"]["uid"], "uid-1");
+        assert_eq!(with["metadata"]["namespace"], "argo-events");
+        assert_eq!(with["spec"], without["spec"]);
     }
 }

@@ -35,8 +35,14 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_with(|_| Events::disabled())
+}
+
+/// A harness whose Context writes Events through `events` (given the mocked client).
+fn harness_with(events: impl FnOnce(&Client) -> Events) -> Harness {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
+    let events = events(&client);
     let buses = Writer::default();
     let sensors = Writer::default();
     let event_sources = Writer::default();
@@ -55,6 +61,7 @@ fn harness() -> Harness {
         clock,
         credentials: no_creds,
         token: || panic!("no token expected"),
+        events,
     });
     Harness {
         ctx,
@@ -567,6 +574,75 @@ async fn transient_errors_back_off_exponentially() {
     assert_eq!(h.ctx.metrics.errors("Sensor"), 3);
 }
 
+/// A transient failure is reported as one `ReconcileFailed` Event per backoff, rate limited:
+/// the next failure within the interval writes none.
+#[tokio::test]
+async fn a_failing_reconcile_writes_one_reconcile_failed_event() {
+    let mut h = harness_with(|client| {
+        Events::start(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: crate::kube_events::REPORTING_CONTROLLER.into(),
+                instance: Some("controller-manager-abc".into()),
+            },
+        )
+    });
+    h.buses
+        .apply_watcher_event(&watcher::Event::Apply(bus(true)));
+    let s = cached(&sensor(1, None));
+    h.sensors
+        .apply_watcher_event(&watcher::Event::Apply(s.as_ref().clone()));
+    for attempt in 0..2 {
+        let task = tokio::spawn(reconcile_sensor(s.clone(), h.ctx.clone()));
+        let (req, send) = next(&mut h.handle).await;
+        assert!(req.path.contains("/deployments/s-sensor-"), "{}", req.path);
+        respond(
+            send,
+            500,
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": "etcd unavailable", "reason": "InternalError", "code": 500}),
+        );
+        let (req, send) = next(&mut h.handle).await;
+        assert!(req.path.ends_with("/sensors/s/status"), "{}", req.path);
+        respond(
+            send,
+            200,
+            &serde_json::to_value(sensor(1, None).object.unwrap()).unwrap(),
+        );
+        let err = within(task).await.unwrap().unwrap_err();
+        error_policy(s.clone(), &err, h.ctx.clone());
+        if attempt == 1 {
+            // Within the interval of the first: no second Event.
+            assert_quiet(&mut h.handle).await;
+            break;
+        }
+        let (req, send) = next(&mut h.handle).await;
+        assert_eq!(req.method, Method::POST);
+        assert_eq!(
+            req.path,
+            "/apis/events.k8s.io/v1/namespaces/argo-events/events"
+        );
+        assert_eq!(req.body["reason"], "ReconcileFailed");
+        assert_eq!(req.body["type"], "Warning");
+        assert_eq!(req.body["reportingController"], "argo-events-controller");
+        assert_eq!(req.body["reportingInstance"], "controller-manager-abc");
+        assert_eq!(req.body["regarding"]["kind"], "Sensor");
+        assert_eq!(req.body["regarding"]["name"], "s");
+        assert_eq!(req.body["regarding"]["namespace"], "argo-events");
+        assert_eq!(req.body["regarding"]["uid"], "uid-s");
+        assert!(req.body["regarding"].get("resourceVersion").is_none());
+        let note = req.body["note"].as_str().unwrap();
+        assert!(
+            note.starts_with("create Deployment argo-events/s-sensor-"),
+            "{note}"
+        );
+        assert!(note.contains("etcd unavailable"), "{note}");
+        assert!(note.ends_with("; retrying in 1s"), "{note}");
+        respond(send, 201, &req.body);
+    }
+    assert_eq!(h.ctx.metrics.errors("Sensor"), 2);
+}
+
 /// The whole wiring (watches, caches, predicates, the three Controllers) over the in-memory
 /// API double: a settled Sensor is left alone, a new one gets its Deployment and status, an
 /// invalid one only a status; the settled EventBus is not written.
@@ -644,8 +720,29 @@ async fn controllers_over_the_fake_api() {
             "PATCH /apis/apps/v1/namespaces/argo-events/deployments/s-1-sensor-",
             "PATCH /apis/argoproj.io/v1alpha1/namespaces/argo-events/sensors/s-1/status",
             "PATCH /apis/argoproj.io/v1alpha1/namespaces/argo-events/sensors/s-2/status",
+            "POST /apis/events.k8s.io/v1/namespaces/argo-events/events",
         ],
         "{writes:#?}"
+    );
+    // The invalid Sensor's permanent failure, once, as a Warning Event regarding it.
+    let event = writes.iter().find(|w| w.path.ends_with("/events")).unwrap();
+    assert_eq!(event.body["reason"], "ReconcileFailed");
+    assert_eq!(event.body["type"], "Warning");
+    assert_eq!(event.body["action"], "Reconcile");
+    assert_eq!(event.body["reportingController"], "argo-events-controller");
+    assert_eq!(
+        event.body["regarding"]["apiVersion"],
+        "argoproj.io/v1alpha1"
+    );
+    assert_eq!(event.body["regarding"]["kind"], "Sensor");
+    assert_eq!(event.body["regarding"]["name"], "s-2");
+    assert_eq!(event.body["regarding"]["uid"], "uid-s-2");
+    let note = event.body["note"].as_str().unwrap();
+    assert!(
+        note.starts_with(
+            "not reconciled until the object changes: TriggersProvided InvalidTriggers: "
+        ),
+        "{note}"
     );
     let create = writes
         .iter()

@@ -272,6 +272,10 @@ pub async fn controllers(setup: Setup) {
         clock,
         credentials,
         token,
+        events: Events::start(
+            client.clone(),
+            crate::kube_events::reporter(|k| std::env::var(k).ok()),
+        ),
     });
     // Bounded concurrency bounds the memory of reconciles in flight (each builds its desired
     // objects); 16 keeps a start-up over 10 000 objects to a few seconds.

@@ -25,9 +25,10 @@ use bytes::Bytes;
 
 use crate::config::{Credentials, Discard, JetStreamOptions, Retention, go_duration};
 use crate::memory::check_event_names;
-use crate::{BusError, Consumer, EventBus, KeyValue, Subscription, naming};
+use crate::{BusError, Consumer, EventBus, KeyValue, Subscription, SubscriptionState, naming};
 
 mod consumer;
+mod inspect;
 mod kv_store;
 mod tls;
 
@@ -501,6 +502,10 @@ impl EventBus for JetStreamBus {
             bucket,
             request_timeout: self.options.request_timeout,
         }))
+    }
+
+    async fn inspect(&self, subscription: &Subscription) -> Result<SubscriptionState, BusError> {
+        self.inspect_subscription(subscription).await
     }
 }
 

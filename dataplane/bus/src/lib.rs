@@ -2,7 +2,8 @@
 //!
 //! [`EventBus`] is the one interface: publish an event (returning only once the bus has stored
 //! it), pull an event stream per Sensor dependency with explicit acks, and a key-value store
-//! per Sensor for partial condition state. [`jetstream`] implements it on NATS JetStream with
+//! per Sensor for partial condition state, and a live look at a dependency's subject and durable
+//! consumer ([`EventBus::inspect`], behind the Sensor's `/bus`). [`jetstream`] implements it on NATS JetStream with
 //! upstream's layout ([`naming`]); [`memory`] implements it in-process for local runs and tests.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod testserver;
 use std::time::Duration;
 
 use argo_events_api::cloudevent::Event;
+use argo_events_api::diagnostics::ConsumerState;
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -59,6 +61,19 @@ pub struct Subscription {
     pub event_source: String,
     /// `eventName` of the dependency.
     pub event_name: String,
+}
+
+/// What the bus holds for one [`Subscription`] right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionState {
+    /// The subject the dependency reads (`<stream>.<eventSourceName>.<eventName>`).
+    pub subject: String,
+    /// Messages the stream holds on that subject.
+    pub messages: u64,
+    /// The name of the dependency's durable consumer.
+    pub consumer: String,
+    /// The consumer's counters; `None` when it does not exist (yet).
+    pub consumer_state: Option<ConsumerState>,
 }
 
 /// Settles one delivered message.
@@ -128,4 +143,8 @@ pub trait EventBus: Send + Sync {
     async fn unsubscribe(&self, subscription: &Subscription) -> Result<(), BusError>;
     /// The key-value bucket of a Sensor, created if needed.
     async fn key_value(&self, sensor: &str) -> Result<Box<dyn KeyValue>, BusError>;
+    /// Asks the bus, without changing anything, how many messages it holds on the subject of a
+    /// dependency and what its durable consumer has delivered and had acknowledged. A consumer
+    /// that does not exist is `consumer_state: None`, not an error.
+    async fn inspect(&self, subscription: &Subscription) -> Result<SubscriptionState, BusError>;
 }

@@ -12,6 +12,9 @@
 //!   consumer exists are dropped the same way, as a JetStream DeliverNew consumer never sees
 //!   them). So the optional `max_msgs` bound counts only events some consumer still has to
 //!   settle.
+//! - [`EventBus::inspect`] reports from that state with JetStream's meaning of each figure, so
+//!   `messages` counts the events of a subject still held (some consumer has to settle them),
+//!   not every event ever published on it.
 //!
 //! [`MemoryBus`] is cheap to clone; clones share one bus.
 
@@ -20,13 +23,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use argo_events_api::cloudevent::Event;
+use argo_events_api::diagnostics::ConsumerState as ConsumerReport;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_DUPLICATES, Discard};
-use crate::{Acker, BusError, Consumer, Delivery, EventBus, KeyValue, Subscription, naming};
+use crate::{
+    Acker, BusError, Consumer, Delivery, EventBus, KeyValue, Subscription, SubscriptionState,
+    naming,
+};
 
 /// Settings of a [`MemoryBus`].
 #[derive(Debug, Clone, PartialEq)]
@@ -460,6 +467,53 @@ impl EventBus for MemoryBus {
             bus: self.clone(),
             bucket,
         }))
+    }
+
+    async fn inspect(&self, subscription: &Subscription) -> Result<SubscriptionState, BusError> {
+        check_event_names(
+            "inspect",
+            &subscription.event_source,
+            &subscription.event_name,
+        )?;
+        let durable = naming::durable_name(
+            &subscription.sensor,
+            &subscription.trigger,
+            &subscription.dependency,
+        );
+        let state = self.inner.lock();
+        let on_subject = |stored: &&Stored| {
+            stored.event.source == subscription.event_source
+                && stored.event.subject == subscription.event_name
+        };
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let messages = count(state.messages.iter().filter(on_subject).count());
+        let consumer_state = state.consumers.get(&durable).map(|c| {
+            let undelivered = state
+                .messages
+                .iter()
+                .filter(|s| s.seq >= c.next_seq)
+                .filter(on_subject)
+                .count();
+            // As JetStream: the ack floor is the sequence below the oldest unacked delivery.
+            let oldest_unacked = c.pending.keys().next().copied().unwrap_or(c.next_seq);
+            ConsumerReport {
+                pending: count(undelivered),
+                ack_pending: count(c.pending.len()),
+                redelivered: count(c.pending.values().filter(|p| p.delivered > 1).count()),
+                delivered_stream_seq: c.next_seq.saturating_sub(1),
+                ack_floor_stream_seq: oldest_unacked.saturating_sub(1),
+            }
+        });
+        Ok(SubscriptionState {
+            subject: naming::subject(
+                naming::STREAM_NAME,
+                &subscription.event_source,
+                &subscription.event_name,
+            ),
+            messages,
+            consumer: durable,
+            consumer_state,
+        })
     }
 }
 

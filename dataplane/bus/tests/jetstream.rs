@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use argo_events_api::cloudevent::Event;
+use argo_events_api::diagnostics::ConsumerState;
 use argo_events_bus::config::{Credentials, JetStreamOptions, StreamSettings, TlsOptions};
 use argo_events_bus::jetstream::JetStreamBus;
 use argo_events_bus::testserver::NatsServer;
@@ -412,6 +413,59 @@ async fn unsubscribe_deletes_the_durable_consumer() {
             .get_consumer_from_stream::<pull::Config, _, _>(&durable, "default")
             .await;
         assert!(found.is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn inspect_reports_the_subject_count_and_the_consumer_as_jetstream_does() {
+    bounded(async {
+        let server = server();
+        let bus = connect(&server).await;
+        let push = sub("t", "webhook", "push");
+        let mut consumer = bus.subscribe(&push).await.unwrap();
+        for id in ["e1", "e2", "e3"] {
+            bus.publish(&ev(id, "webhook", "push")).await.unwrap();
+        }
+        bus.publish(&ev("p1", "webhook", "pull")).await.unwrap();
+        let batch = consumer.fetch(1, LONG).await.unwrap();
+        assert_eq!(ids(&batch), ["e1"]);
+
+        let state = bus.inspect(&push).await.unwrap();
+        assert_eq!(state.subject, "default.webhook.push");
+        assert_eq!(state.consumer, naming::durable_name("sensor", "t", "dep"));
+        assert_eq!(state.messages, 3);
+        assert_eq!(
+            state.consumer_state,
+            Some(ConsumerState {
+                pending: 2,
+                ack_pending: 1,
+                redelivered: 0,
+                delivered_stream_seq: 1,
+                ack_floor_stream_seq: 0,
+            })
+        );
+
+        // Delivered again: counted as redelivered until acknowledged.
+        batch[0].acker.nak(None).await.unwrap();
+        let rest = fetch_n(&mut consumer, 3).await;
+        let mut seen: Vec<(&str, u64)> = rest
+            .iter()
+            .map(|d| (d.event.id.as_str(), d.delivered))
+            .collect();
+        seen.sort();
+        assert_eq!(seen, [("e1", 2), ("e2", 1), ("e3", 1)]);
+        let s = bus.inspect(&push).await.unwrap().consumer_state.unwrap();
+        assert_eq!((s.pending, s.ack_pending, s.redelivered), (0, 3, 1));
+        assert_eq!(s.ack_floor_stream_seq, 0);
+
+        // No consumer on the other subject: its count, and no state (not an error).
+        let pull = bus.inspect(&sub("other", "webhook", "pull")).await.unwrap();
+        assert_eq!(pull.subject, "default.webhook.pull");
+        assert_eq!(pull.messages, 1);
+        assert_eq!(pull.consumer_state, None);
+        let none = bus.inspect(&sub("t2", "webhook", "never")).await.unwrap();
+        assert_eq!((none.messages, none.consumer_state), (0, None));
     })
     .await;
 }

@@ -4,7 +4,10 @@
 //!   file) against the bus of `EVENTBUS_CONFIG` (or `--bus-url`);
 //! - `argo-events sensor run [-f FILE]` runs the Sensor of `SENSOR_OBJECT` (or the file).
 //!
-//! Both serve Prometheus metrics and health on `--metrics-addr` (default `0.0.0.0:7777`).
+//! Both serve Prometheus metrics and health on `--metrics-addr` (`METRICS_ADDR`, default
+//! `0.0.0.0:7777`); Sensor pods also answer `/decisions` and `/bus` there
+//! ([`argo_events_runtime::diagnostics`]) and, from a pod, write Kubernetes Events about the
+//! Sensor ([`argo_events_runtime::kube_events`]).
 //! `argo-events version [-o json|yaml]` prints the build.
 //!
 //! Sensors (unless the bus is Kafka) and recreate-class EventSources with several replicas run
@@ -23,11 +26,16 @@ use anyhow::Context;
 use argo_events_bus::config::JetStreamOptions;
 use argo_events_eventsource::secrets::FileSecrets;
 use argo_events_eventsource::{KubeAccess, SourceContext, SystemClock};
+use argo_events_runtime::decisions::DecisionRecorder;
+use argo_events_runtime::diagnostics::{SensorDiagnostics, diagnostics_router};
 use argo_events_runtime::election::bus::BusElector;
 use argo_events_runtime::election::k8s::{LeaseClient, LeaseElector};
 use argo_events_runtime::election::{self, Elector, Mechanism, Outcome, Plan, Timings};
-use argo_events_runtime::metrics::{EventSourceMetrics, SensorMetrics, serve_admin};
-use argo_events_runtime::sensor::{LogObserver, Options, SensorRunner};
+use argo_events_runtime::kube_events::{self, EventsObserver, KubeEvents};
+use argo_events_runtime::metrics::{
+    EventSourceMetrics, SensorMetrics, admin_router, serve_admin, serve_router,
+};
+use argo_events_runtime::sensor::{LogObserver, Options, SensorObserver, SensorRunner};
 use argo_events_runtime::triggers::{Executor, KubeTarget, LogSink, TriggerContext};
 use argo_events_runtime::{busconnect, objects};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -49,7 +57,7 @@ struct Cli {
 
 #[derive(Args)]
 struct Common {
-    /// Where /metrics, /health, /live and /ready are served.
+    /// Where /metrics, /health, /live and /ready are served (and a Sensor's /decisions and /bus).
     #[arg(
         long,
         global = true,
@@ -216,6 +224,9 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
             result
         }
         Pod::Sensor(args) => {
+            // Kubernetes Events only from pods (the object in SENSOR_OBJECT), never from local
+            // runs of a file against whatever cluster the kubeconfig names.
+            let in_pod = args.file.is_none();
             let sensor = objects::sensor(args.file.as_deref())?;
             let name = sensor.metadata.name.clone().unwrap_or_default();
             let namespace = sensor.metadata.namespace.clone().unwrap_or_default();
@@ -227,18 +238,41 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
                 .collect();
             let trigger_refs: Vec<&str> = triggers.iter().map(String::as_str).collect();
             let metrics = Arc::new(SensorMetrics::new(&namespace, &name, &trigger_refs));
-            let admin = tokio::spawn(serve_admin(
+            let bus_options = busconnect::options(bus_config.as_ref(), common.bus_url.as_deref())?;
+            let kube = kube_client().await;
+            let log: Arc<dyn SensorObserver> = Arc::new(LogObserver);
+            let observer: Arc<dyn SensorObserver> = match &kube {
+                Ok(client) if in_pod && !namespace.is_empty() => {
+                    tracing::info!("Kubernetes Events about the Sensor are written (best effort)");
+                    Arc::new(EventsObserver::new(
+                        log,
+                        KubeEvents::start(
+                            client.clone(),
+                            kube_events::reporter(|k| std::env::var(k).ok()),
+                            kube_events::sensor_reference(&sensor),
+                        ),
+                    ))
+                }
+                _ => log,
+            };
+            let decisions = Arc::new(DecisionRecorder::new(&sensor, observer));
+            let diagnostics = Arc::new(SensorDiagnostics::new(
+                &sensor,
+                decisions.clone(),
+                &bus_options.stream_name,
+            ));
+            let admin = tokio::spawn(serve_router(
                 common.metrics_addr,
-                metrics.registry(),
-                ready.clone(),
+                admin_router(metrics.registry(), ready.clone())
+                    .merge(diagnostics_router(diagnostics.clone())),
                 shutdown.clone(),
             ));
             let plan =
                 election::plan_sensor(&namespace, &name, kafka_bus, leader_election.as_deref());
-            let bus_options = busconnect::options(bus_config.as_ref(), common.bus_url.as_deref())?;
             let bus = busconnect::connect_with(bus_options.clone()).await?;
+            diagnostics.set_bus(bus.clone());
             let elector = elector_for(&plan, &namespace, &bus_options).await?;
-            let kube = match kube_client().await {
+            let kube = match kube {
                 Ok(client) => KubeTarget::Client(client),
                 Err(e) => KubeTarget::Unavailable(format!("no Kubernetes API: {e:#}")),
             };
@@ -260,7 +294,7 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
                 executor: Arc::new(executor),
                 loader: Arc::new(argo_events_runtime::sources::ClusterSourceLoader::default()),
                 metrics: metrics.clone(),
-                observer: Arc::new(LogObserver),
+                observer: decisions,
                 options: Options::default(),
             };
             ready.store(true, Ordering::SeqCst);

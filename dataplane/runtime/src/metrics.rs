@@ -1,5 +1,6 @@
 //! Prometheus metrics with upstream's names and labels (reference §10), and the admin HTTP
-//! server (`/metrics`, `/health`, `/live`, `/ready`).
+//! server (`/metrics`, `/health`, `/live`, `/ready`; Sensor pods add `/decisions` and `/bus`,
+//! [`crate::diagnostics`]).
 //!
 //! Every metric carries the const label `namespace`, `argo_events_build_info` (the build, as
 //! every binary of the project reports it) included. Upstream's two summaries
@@ -319,16 +320,26 @@ pub fn admin_router(registry: Arc<Registry>, ready: Arc<AtomicBool>) -> Router {
         .with_state(AdminState { registry, ready })
 }
 
-/// Serves [`admin_router`] on `addr` until `shutdown` is cancelled.
+/// Serves [`admin_router`] on `addr` until `shutdown` is cancelled (EventSource pods).
 pub async fn serve_admin(
     addr: SocketAddr,
     registry: Arc<Registry>,
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) -> Result<(), std::io::Error> {
+    serve_router(addr, admin_router(registry, ready), shutdown).await
+}
+
+/// Serves `router` on `addr` until `shutdown` is cancelled: [`admin_router`] with more routes
+/// (Sensor pods add [`crate::diagnostics::diagnostics_router`]).
+pub async fn serve_router(
+    addr: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+) -> Result<(), std::io::Error> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "admin server listening");
-    axum::serve(listener, admin_router(registry, ready))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

@@ -23,14 +23,76 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::SensorMetrics;
 use crate::triggers::{Executor, TriggerError};
 
-/// Hears about what the Sensor does (the `run` command prints it; pods log it).
+/// Hears about what the Sensor does (the `run` command prints it; pods log it, keep it for
+/// `/decisions` and turn it into Kubernetes Events).
 pub trait SensorObserver: Send + Sync {
     /// An event reached a trigger's dependencies.
     fn event(&self, trigger: &str, event: &Event, verdicts: &[DependencyVerdict]);
     /// The engine's decision for a trigger on that event.
     fn decision(&self, verdict: &TriggerVerdict);
-    /// A trigger ran.
+    /// A trigger ran (once per attempt).
     fn executed(&self, trigger: &str, result: &Result<String, String>);
+    /// A trigger failed with `error` (just reported through [`SensorObserver::executed`]) and
+    /// will be tried again as `retry` says. The loop logs it already; nothing by default.
+    fn retried(&self, _trigger: &str, _error: &str, _retry: &Retry) {}
+    /// A trigger failed for good with `error`: its `dlqTrigger` named `dlq` runs next (`None`:
+    /// it has none, and the event is acknowledged). The loop logs it already; nothing by
+    /// default.
+    fn dead_lettered(&self, _trigger: &str, _error: &str, _dlq: Option<&str>) {}
+}
+
+/// How a failed trigger is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Its `retryStrategy`: attempt `attempt` of `steps` failed; the next follows after `wait`.
+    Backoff {
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// How many attempts the strategy allows.
+        steps: u32,
+        /// The wait before the next attempt.
+        wait: Duration,
+    },
+    /// Every attempt of this delivery failed: the bus delivers the event again after `delay`.
+    Redelivery {
+        /// The delivery that failed, from 1.
+        delivered: u64,
+        /// Deliveries allowed before the trigger gives up.
+        max: u64,
+        /// When the bus delivers it again.
+        delay: Duration,
+    },
+}
+
+impl std::fmt::Display for Retry {
+    /// For people: waits to the millisecond.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: &Duration| {
+            argo_events_bus::config::go_duration(Duration::from_millis(
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            ))
+        };
+        match self {
+            Retry::Backoff {
+                attempt,
+                steps,
+                wait,
+            } => write!(
+                f,
+                "attempt {attempt} of {steps} failed; retrying in {}",
+                ms(wait)
+            ),
+            Retry::Redelivery {
+                delivered,
+                max,
+                delay,
+            } => write!(
+                f,
+                "delivery {delivered} of {max} failed; the event is redelivered in {}",
+                ms(delay)
+            ),
+        }
+    }
 }
 
 /// Logs through `tracing`.
@@ -178,7 +240,6 @@ impl SensorRunner {
         kv: Arc<dyn KeyValue>,
         shutdown: CancellationToken,
     ) -> Result<(), SensorError> {
-        let sensor_name = self.sensor.metadata.name.clone().unwrap_or_default();
         let trigger_name = trigger
             .template
             .as_ref()
@@ -199,24 +260,12 @@ impl SensorRunner {
 
         let (tx, mut rx) = mpsc::channel::<(String, Delivery)>(self.options.batch * 2);
         let mut fetchers = tokio::task::JoinSet::new();
-        for dep in single
-            .spec
-            .dependencies
-            .iter()
-            .filter(|d| deps.contains(&d.name))
-        {
-            let subscription = Subscription {
-                sensor: sensor_name.clone(),
-                trigger: trigger_name.clone(),
-                dependency: dep.name.clone(),
-                event_source: dep.event_source_name.clone(),
-                event_name: dep.event_name.clone(),
-            };
+        for subscription in trigger_subscriptions(&single, &trigger) {
             let mut consumer = self.bus.subscribe(&subscription).await.map_err(bus_err)?;
             let tx = tx.clone();
             let shutdown = shutdown.clone();
             let options = self.options.clone();
-            let dep_name = dep.name.clone();
+            let dep_name = subscription.dependency;
             fetchers.spawn(async move {
                 loop {
                     let batch = tokio::select! {
@@ -357,9 +406,18 @@ impl SensorRunner {
                                 && delivery.delivered < self.options.max_deliveries =>
                         {
                             tracing::warn!(trigger = %trigger_name, error = %e, delivered = delivery.delivered, "trigger failed; the event will be redelivered");
-                            return Settle::Redeliver(Duration::from_secs(
-                                2u64.pow(delivery.delivered.min(6) as u32),
-                            ));
+                            let delay =
+                                Duration::from_secs(2u64.pow(delivery.delivered.min(6) as u32));
+                            self.observer.retried(
+                                trigger_name,
+                                &e.to_string(),
+                                &Retry::Redelivery {
+                                    delivered: delivery.delivered,
+                                    max: self.options.max_deliveries,
+                                    delay,
+                                },
+                            );
+                            return Settle::Redeliver(delay);
                         }
                         Err(e) => {
                             self.dead_letter(trigger, trigger_name, events, &e).await;
@@ -437,7 +495,17 @@ impl SensorRunner {
                         }
                         return Err(e);
                     }
-                    tokio::time::sleep(jittered(wait, backoff.jitter)).await;
+                    let pause = jittered(wait, backoff.jitter);
+                    self.observer.retried(
+                        trigger_name,
+                        &e.to_string(),
+                        &Retry::Backoff {
+                            attempt,
+                            steps,
+                            wait: pause,
+                        },
+                    );
+                    tokio::time::sleep(pause).await;
                     wait = wait.mul_f64(backoff.factor.max(1.0));
                     attempt += 1;
                 }
@@ -454,6 +522,8 @@ impl SensorRunner {
     ) {
         let Some(dlq) = trigger.dlq_trigger.as_deref() else {
             tracing::error!(trigger = %trigger_name, %error, "trigger failed for good; no dlqTrigger, the event is acknowledged");
+            self.observer
+                .dead_lettered(trigger_name, &error.to_string(), None);
             return;
         };
         let dlq_name = dlq
@@ -461,6 +531,8 @@ impl SensorRunner {
             .as_ref()
             .map(|t| t.name.clone())
             .unwrap_or_else(|| format!("{trigger_name}-dlq"));
+        self.observer
+            .dead_lettered(trigger_name, &error.to_string(), Some(&dlq_name));
         match render::render(dlq, events, self.loader.as_ref()) {
             Ok(rendered) => {
                 if let Err(e) = self
@@ -544,6 +616,41 @@ pub fn trigger_dependencies(sensor: &Sensor, trigger: &Trigger) -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
+}
+
+/// The subscriptions of one trigger: one durable consumer per dependency it listens to, in
+/// spec order.
+pub fn trigger_subscriptions(sensor: &Sensor, trigger: &Trigger) -> Vec<Subscription> {
+    let sensor_name = sensor.metadata.name.clone().unwrap_or_default();
+    let trigger_name = trigger
+        .template
+        .as_ref()
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
+    let deps = trigger_dependencies(sensor, trigger);
+    sensor
+        .spec
+        .dependencies
+        .iter()
+        .filter(|d| deps.contains(&d.name))
+        .map(|d| Subscription {
+            sensor: sensor_name.clone(),
+            trigger: trigger_name.clone(),
+            dependency: d.name.clone(),
+            event_source: d.event_source_name.clone(),
+            event_name: d.event_name.clone(),
+        })
+        .collect()
+}
+
+/// Every subscription of a Sensor, trigger by trigger (what its pod reads, and `/bus` reports).
+pub fn subscriptions(sensor: &Sensor) -> Vec<Subscription> {
+    sensor
+        .spec
+        .triggers
+        .iter()
+        .flat_map(|t| trigger_subscriptions(sensor, t))
+        .collect()
 }
 
 fn expression_of(trigger: &Trigger) -> String {
@@ -714,3 +821,6 @@ impl RateLimiter {
         self.next = self.next.max(now) + self.interval;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -365,3 +365,75 @@ async fn key_value_buckets() {
     let same = bus.clone().key_value("sensor-a").await.unwrap();
     assert_eq!(same.keys().await.unwrap(), ["Triggers"]);
 }
+
+#[tokio::test]
+async fn inspect_reports_the_subject_and_the_consumer_as_jetstream_does() {
+    let bus = MemoryBus::new();
+    let push = sub("t", "d", "webhook", "push");
+    let pull = sub("t", "other", "webhook", "pull");
+    let mut c = bus.subscribe(&push).await.unwrap();
+    let _keeps_pull = bus.subscribe(&pull).await.unwrap();
+    for id in ["e1", "e2", "e3"] {
+        bus.publish(&ev(id, "webhook", "push")).await.unwrap();
+    }
+    bus.publish(&ev("p1", "webhook", "pull")).await.unwrap();
+    let batch = c.fetch(1, SHORT).await.unwrap();
+    assert_eq!(ids(&batch), ["e1"]);
+
+    let state = bus.inspect(&push).await.unwrap();
+    assert_eq!(state.subject, "default.webhook.push");
+    assert_eq!(state.consumer, naming::durable_name("sensor", "t", "d"));
+    assert_eq!(state.messages, 3);
+    assert_eq!(
+        state.consumer_state,
+        Some(ConsumerReport {
+            pending: 2,
+            ack_pending: 1,
+            redelivered: 0,
+            delivered_stream_seq: 1,
+            ack_floor_stream_seq: 0,
+        })
+    );
+    assert_eq!(bus.inspect(&pull).await.unwrap().messages, 1);
+
+    // Delivered again: counted as redelivered until acknowledged.
+    batch[0].acker.nak(None).await.unwrap();
+    let again = c.fetch(1, SHORT).await.unwrap();
+    assert_eq!((ids(&again), again[0].delivered), (vec!["e1"], 2));
+    let s = bus.inspect(&push).await.unwrap().consumer_state.unwrap();
+    assert_eq!((s.pending, s.ack_pending, s.redelivered), (2, 1, 1));
+    again[0].acker.ack().await.unwrap();
+    for d in c.fetch(10, SHORT).await.unwrap() {
+        d.acker.ack().await.unwrap();
+    }
+    let s = bus.inspect(&push).await.unwrap().consumer_state.unwrap();
+    assert_eq!(
+        s,
+        ConsumerReport {
+            pending: 0,
+            ack_pending: 0,
+            redelivered: 0,
+            // Past the unrelated pull event too, as JetStream moves past what its filter skips.
+            delivered_stream_seq: 4,
+            ack_floor_stream_seq: 4,
+        }
+    );
+
+    // A consumer that does not exist is no error.
+    let missing = bus
+        .inspect(&sub("never", "d", "webhook", "push"))
+        .await
+        .unwrap();
+    assert_eq!(missing.consumer_state, None);
+    assert_eq!(
+        missing.consumer,
+        naming::durable_name("sensor", "never", "d")
+    );
+    assert!(matches!(
+        bus.inspect(&sub("t", "d", "web.hook", "push")).await,
+        Err(BusError::Refused {
+            operation: "inspect",
+            ..
+        })
+    ));
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use argo_events_api::EventSource;
 use argo_events_api::cloudevent::Event;
-use argo_events_bus::{BusError, Consumer, EventBus, KeyValue, Subscription};
+use argo_events_bus::{BusError, Consumer, EventBus, KeyValue, Subscription, SubscriptionState};
 use argo_events_eventsource::secrets::MapSecrets;
 use argo_events_eventsource::{Clock, KubeAccess, Observer, SourceContext, SourceError};
 use async_trait::async_trait;
@@ -127,6 +127,13 @@ impl EventBus for TestBus {
     async fn key_value(&self, _: &str) -> Result<Box<dyn KeyValue>, BusError> {
         Err(BusError::Refused {
             operation: "key_value",
+            reason: "test bus".into(),
+        })
+    }
+
+    async fn inspect(&self, _: &Subscription) -> Result<SubscriptionState, BusError> {
+        Err(BusError::Refused {
+            operation: "inspect",
             reason: "test bus".into(),
         })
     }
