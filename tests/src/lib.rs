@@ -1,5 +1,7 @@
 //! Helpers for the cross-crate integration tests in `tests/`.
 
+pub mod kubelet;
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -368,13 +368,7 @@ impl Drop for Namespace {
 /// A binary of this workspace, built by `cargo build --bins` into the same target directory
 /// as this test (scripts/test builds them before the tests).
 pub fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/cluster-<hash> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("invariant: test binaries live in target/<profile>/deps");
-    let bin = dir.join(name);
+    let bin = workspace_bin_dir().join(name);
     assert!(
         bin.is_file(),
         "{} is missing: the cluster suite runs the workspace's binaries; build them first with \
@@ -382,6 +376,17 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Where `cargo build --bins` puts the workspace's binaries: the test binary's
+/// `target/<profile>/`.
+pub fn workspace_bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/cluster-<hash> → target/<profile>/
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("invariant: test binaries live in target/<profile>/deps")
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped; its output goes to a log file.

@@ -1,5 +1,6 @@
 //! Case 2: `manifests/install.yaml` and `manifests/namespace-install.yaml` apply cleanly on a
-//! real API server. Deployments are stored and stay unscheduled (no kubelet).
+//! real API server. Deployments are stored; their Pods stay Pending (no scheduler, and the
+//! kubelet stand-in adopts only the pods a case asks it to).
 //!
 //! The install's webhook configurations are checked with `--dry-run=server` only: once stored,
 //! with `failurePolicy: Fail` and no webhook pod to answer, they would refuse every EventBus,
@@ -94,7 +95,7 @@ fn install_applies() {
         c.kubectl(&args)
             .unwrap_or_else(|e| panic!("{kind} {name} of install.yaml is not stored: {e}"));
     }
-    // Stored, and unscheduled: nothing runs pods here.
+    // Stored; their Pods stay unscheduled: nothing runs them here.
     let deployments = c.list("argo-events", "deployments", None);
     let names: Vec<&str> = deployments
         .iter()

@@ -67,6 +67,7 @@ fn main() {
                     std::process::exit(101);
                 }
             };
+            kubelet::node::remove();
             cluster().stop();
             conclusion
         }
@@ -119,6 +120,7 @@ fn trials() -> Vec<Trial> {
     all.extend(rbac::trials());
     all.extend(pipeline::trials());
     all.extend(resource_source::trials());
+    all.extend(kubelet::trials());
     all
 }
 

@@ -1,7 +1,8 @@
 //! Case 5: the pods the controller creates, run by the kubelet stand-in. The controller (the
 //! namespace install's, with its RBAC) turns an EventBus, an EventSource and a Sensor into
-//! Deployments; their containers run on the host with exactly their environment and volumes,
-//! the bus address alone pointed at a local nats-server. That server runs with the
+//! Deployments; the stand-in adopts the Pods their ReplicaSets made and runs their containers
+//! on the host with exactly their environment and volumes, the bus address alone pointed at a
+//! local nats-server. That server runs with the
 //! configuration the controller generated for the bus (its accounts, passwords and TLS
 //! certificate from the Secret `eventbus-<bus>-js-server`), so the pods authenticate with the
 //! credentials the controller mounted for them. An event POSTed to the EventSource makes the
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use crate::controller::{owned_deployment, start_controller, wait_ready};
 use crate::harness::{Namespace, Proc, WAIT, cluster, free_port, wait_for};
 use crate::install::namespace_install_into;
-use crate::kubelet::{Pod, secret_data};
+use crate::kubelet::{Pod, pod_port, secret_data};
 
 pub fn trials() -> Vec<Trial> {
     vec![Trial::test(
@@ -150,7 +151,7 @@ fn pipeline() {
         "--role=pipeline",
         &format!("--serviceaccount={}:pipeline-sa", ns.name),
     ]);
-    let port = free_port();
+    let port = pod_port();
     ns.must_apply(
         &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource",
             "metadata": {"name": "hooks"},
@@ -183,14 +184,16 @@ fn pipeline() {
     let bus_dir = c.scratch.path().join(format!("bus-{}", ns.name));
     let (mut nats, nats_port) = bus_server(&ns, &bus_dir);
     let url = format!("nats://127.0.0.1:{nats_port}");
-    let start = |deployment: &Value, pod: &str| {
-        Pod::of(deployment, pod)
+    // The Pods the ReplicaSet controller made for the two Deployments, run by the kubelet
+    // stand-in on its Node; their admin servers on ports of their own, at the pod IP.
+    let start = |deployment: &Value| {
+        Pod::adopt(deployment)
             .env("EVENTBUS_CONFIG", &bus_config_at(deployment, &url))
-            .env("METRICS_ADDR", &format!("127.0.0.1:{}", free_port()))
+            .env("METRICS_ADDR", &format!("0.0.0.0:{}", pod_port()))
             .start()
     };
-    let mut sensor_pod = start(&sensor, "on-push-sensor-0");
-    let mut es_pod = start(&es, "hooks-eventsource-0");
+    let mut sensor_pod = start(&sensor);
+    let mut es_pod = start(&es);
 
     // The EventSource answers 200 once the bus holds the event; until the pods are up, retry.
     let commit = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";

@@ -13,7 +13,7 @@
 //! while a change waits for it.
 
 mod relay;
-mod support;
+pub(crate) mod support;
 
 use std::time::Duration;
 
@@ -108,7 +108,7 @@ subjects: [{{kind: ServiceAccount, name: watcher, namespace: {}}}]
         }),
     );
     let mut events = bus.events("cm-source", "cms");
-    let deployment = deployment_of(&es, &bus);
+    let deployment = deployment_of(&es, &bus.url());
     let mut source = Pod::of(&deployment, "cm-source-eventsource-pod")
         .env("METRICS_ADDR", &format!("127.0.0.1:{}", free_port()))
         .start();

@@ -159,15 +159,16 @@ pub(super) fn event_source(ns: &Namespace, name: &str, spec: Value) -> EventSour
     decoded.value
 }
 
-/// The Deployment the controller would create for `es` on `bus`, as JSON.
-pub(super) fn deployment_of(es: &EventSource, bus: &Bus) -> Value {
+/// The Deployment the controller would create for `es` on a JetStream bus at `bus_url`, as
+/// JSON.
+pub(crate) fn deployment_of(es: &EventSource, bus_url: &str) -> Value {
     let namespace = es.metadata.namespace.clone().unwrap_or_default();
     let event_bus = gocompat::from_value::<argo_events_api::EventBus>(&json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "EventBus",
         "metadata": {"name": "default", "namespace": namespace},
         "spec": {"jetstream": {"version": "latest"}},
-        "status": {"config": {"jetstream": {"url": bus.url()}}},
+        "status": {"config": {"jetstream": {"url": bus_url}}},
     }))
     .unwrap_or_else(|e| panic!("the test's EventBus does not decode: {e}"))
     .value;
@@ -185,7 +186,7 @@ pub(super) fn deployment_of(es: &EventSource, bus: &Bus) -> Value {
 pub(super) fn run_local(es: &EventSource, bus: &Bus, kubeconfig: &std::path::Path) -> Proc {
     let name = es.metadata.name.clone().unwrap_or_default();
     let pod = Pod::of(
-        &deployment_of(es, bus),
+        &deployment_of(es, &bus.url()),
         &format!("{name}-eventsource-local"),
     );
     let argv = pod.argv();
