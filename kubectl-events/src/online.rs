@@ -303,6 +303,38 @@ pub async fn pod_proxy_get(
         .with_context(|| format!("GET {path} from pod {namespace}/{pod}:{port} (pod proxy)"))
 }
 
+/// Sends `method path` (query included) to a pod's port through the API server's pod proxy;
+/// the answer's status and body. A non-2xx answer of the pod is an error carrying its body.
+pub async fn pod_proxy_call(
+    client: &Client,
+    method: http::Method,
+    pod: &Pod,
+    path: &str,
+) -> anyhow::Result<String> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let port = admin_port(pod);
+    let uri = format!("/api/v1/namespaces/{namespace}/pods/{name}:{port}/proxy{path}");
+    let request = http::Request::builder()
+        .method(method.clone())
+        .uri(&uri)
+        .body(kube::client::Body::from(Vec::new()))
+        .context("building the proxy request")?;
+    let what = || format!("{method} {path} on pod {namespace}/{name}:{port} (pod proxy)");
+    let response = client.send(request).await.with_context(what)?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .with_context(what)?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !status.is_success() {
+        anyhow::bail!("{}: {status}: {}", what(), text.trim());
+    }
+    Ok(text)
+}
+
 /// The admin port of a pod of ours: the port of `METRICS_ADDR` in its main container's env,
 /// else upstream's 7777.
 pub fn admin_port(pod: &Pod) -> u16 {

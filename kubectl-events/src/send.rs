@@ -85,16 +85,27 @@ fn service_port(s: &Service, container_port: i32) -> Option<i32> {
     })
 }
 
-/// `(sensor, dependency)` pairs reading the event.
+/// `(sensor, dependency)` pairs reading the event: Sensors of the namespace on the EventSource's
+/// bus with a dependency naming it (a Sensor on another bus never sees it).
 pub fn listeners<'a>(
     view: &'a View,
     namespace: &str,
     es: &str,
     event: &str,
 ) -> Vec<(&'a Object<Sensor>, String)> {
+    let bus = view
+        .sources
+        .iter()
+        .find(|e| e.namespace() == namespace && e.name() == es)
+        .and_then(|e| e.watched.object.as_ref().ok())
+        .map(|e| health::bus_name(&e.spec.event_bus_name).to_string())
+        .unwrap_or_else(|| "default".into());
     let mut out = Vec::new();
     for s in view.sensors.iter().filter(|s| s.namespace() == namespace) {
         if let Ok(sensor) = &s.watched.object {
+            if health::bus_name(&sensor.spec.event_bus_name) != bus {
+                continue;
+            }
             for d in sensor
                 .spec
                 .dependencies

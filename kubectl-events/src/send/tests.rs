@@ -60,6 +60,16 @@ fn the_readers_of_an_event_are_the_dependencies_naming_it() {
         .collect();
     assert_eq!(readers, [("webhook", "test-dep".to_string())]);
     assert!(listeners(&view, "demo", "webhook", "tick").is_empty());
+    let mut view = view;
+    let mut raw = view.sensors[0].raw.clone();
+    raw["metadata"]["name"] = "elsewhere".into();
+    raw["spec"]["eventBusName"] = "other".into();
+    view.sensors.push(Object::from_raw(raw).expect("sensor"));
+    assert_eq!(
+        listeners(&view, "demo", "webhook", "example").len(),
+        1,
+        "a Sensor on another bus does not listen"
+    );
 }
 
 #[test]

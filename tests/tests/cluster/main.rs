@@ -17,6 +17,7 @@ mod harness;
 mod install;
 mod kubelet;
 mod pipeline;
+mod plugin;
 mod rbac;
 mod resource_source;
 mod schema;
@@ -119,6 +120,7 @@ fn trials() -> Vec<Trial> {
     all.extend(webhook::trials());
     all.extend(rbac::trials());
     all.extend(pipeline::trials());
+    all.extend(plugin::trials());
     all.extend(resource_source::trials());
     all.extend(kubelet::trials());
     all
