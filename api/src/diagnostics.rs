@@ -1,6 +1,7 @@
-//! What the pods report about themselves for `kubectl argo events why`: the JSON a Sensor's
-//! admin server answers on [`DECISIONS_PATH`] and [`BUS_PATH`], and the reasons of the
-//! Kubernetes Events the Sensor and the controller emit. The pods write these types and the
+//! What the pods report about themselves for `kubectl argo events why` and `replay`: the JSON a
+//! Sensor's admin server answers on [`DECISIONS_PATH`], [`BUS_PATH`], [`BUS_MESSAGES_PATH`] and
+//! [`REPLAY_PATH`] (errors as [`AdminError`]), and the reasons of the Kubernetes Events the Sensor
+//! and the controller emit. The pods write these types and the
 //! plugin reads them (through the API server's pod proxy), so both sides agree by construction.
 //! [`EventGate`] is the one rate limit both emitters apply to their Events, so a Sensor and the
 //! controller throttle alike.
@@ -11,11 +12,43 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The Sensor's recent decisions: `GET /decisions` on its admin port.
 pub const DECISIONS_PATH: &str = "/decisions";
 /// The Sensor's view of the bus, asked live: `GET /bus` on its admin port.
 pub const BUS_PATH: &str = "/bus";
+/// The messages the stream still holds on a dependency's subject: `GET /bus/messages?…` on the
+/// Sensor's admin port, query parameters in [`params`]; answers [`StoredMessages`].
+pub const BUS_MESSAGES_PATH: &str = "/bus/messages";
+/// Re-delivers stored events to this Sensor's trigger loops (nobody else's):
+/// `POST /replay?…` with the parameters of [`BUS_MESSAGES_PATH`]; answers [`ReplayResult`].
+pub const REPLAY_PATH: &str = "/replay";
+/// Messages read when the query names no `limit`.
+pub const DEFAULT_MESSAGE_LIMIT: usize = 100;
+/// The largest `limit` accepted.
+pub const MAX_MESSAGE_LIMIT: usize = 1000;
+
+/// The query parameters of [`BUS_MESSAGES_PATH`] and [`REPLAY_PATH`]. Any other parameter, one
+/// given twice, or a bad value is answered 400 with an [`AdminError`] naming it.
+pub mod params {
+    /// Required: the dependency whose subject is read (an unknown one is answered 404).
+    pub const DEPENDENCY: &str = "dependency";
+    /// Optional: only this trigger (which must use the dependency; an unknown one is 404).
+    /// Without it, every trigger using the dependency.
+    pub const TRIGGER: &str = "trigger";
+    /// Optional: from the first message stored at or after this RFC 3339 time.
+    pub const SINCE: &str = "since";
+    /// Optional: from this stream sequence (from 1); excludes [`SINCE`]. Without either, from
+    /// the oldest message the stream holds.
+    pub const FROM_SEQ: &str = "fromSeq";
+    /// Optional: at most this many messages, 1 to [`super::MAX_MESSAGE_LIMIT`]
+    /// (default [`super::DEFAULT_MESSAGE_LIMIT`]).
+    pub const LIMIT: &str = "limit";
+    /// Every parameter, in the order above.
+    pub const ALL: [&str; 5] = [DEPENDENCY, TRIGGER, SINCE, FROM_SEQ, LIMIT];
+}
+
 /// The admin port of the pods when `METRICS_ADDR` does not name one (upstream's metrics port).
 pub const DEFAULT_ADMIN_PORT: u16 = 7777;
 /// How many recent entries are kept per dependency and per trigger.
@@ -157,6 +190,76 @@ pub struct ConsumerState {
     pub delivered_stream_seq: u64,
     /// The last stream sequence acknowledged.
     pub ack_floor_stream_seq: u64,
+}
+
+/// The body of `GET /bus/messages`: what the stream holds on the dependency's subject, read
+/// without touching the Sensor's durable consumers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredMessages {
+    /// `namespace/name` of the Sensor.
+    pub sensor: String,
+    /// The dependency asked about.
+    pub dependency: String,
+    /// The triggers a replay with the same query would reach, in spec order.
+    pub triggers: Vec<String>,
+    /// The stream subject read (`<stream>.<eventSourceName>.<eventName>`).
+    pub subject: String,
+    /// The messages, oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// Whether the subject holds more after the last message (the limit, or the pod's byte
+    /// budget, stopped the read): ask again from the last `seq` + 1.
+    pub truncated: bool,
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredMessage {
+    /// Its stream sequence.
+    pub seq: u64,
+    /// When the bus stored it.
+    pub time: DateTime<Utc>,
+    /// The CloudEvent in JSON structured mode, as the Sensor decodes it; `null` when the
+    /// message is not a CloudEvent.
+    pub event: Value,
+    /// Why the message is not a CloudEvent (the Sensor never runs it; a replay skips it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The body of `POST /replay`: what was handed to the trigger loops (they run the events as
+/// fresh deliveries, in order, after the answer; `/decisions` shows the outcomes). Not durable:
+/// events a loop has not run when it stops are dropped.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayResult {
+    /// `namespace/name` of the Sensor.
+    pub sensor: String,
+    /// The dependency replayed.
+    pub dependency: String,
+    /// The stream subject read.
+    pub subject: String,
+    /// The triggers each event was handed to, in spec order; empty when no trigger uses the
+    /// dependency (then nothing is read or handed over).
+    pub triggers: Vec<String>,
+    /// How many events were handed to each of them.
+    pub replayed: u64,
+    /// Their stream sequences, oldest first.
+    pub sequences: Vec<u64>,
+    /// Stream sequences of messages that are not CloudEvents, not replayed.
+    pub skipped: Vec<u64>,
+    /// Whether the subject holds more after the last message read: replay again from the
+    /// last sequence + 1.
+    pub truncated: bool,
+}
+
+/// The body of every error answer of the Sensor's admin routes (400, 404, 409, 503, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminError {
+    /// For people: what is wrong, naming the parameter, dependency or trigger at fault.
+    pub error: String,
 }
 
 /// At most one Kubernetes Event per key (reason and dependency, trigger or object) this often.
@@ -374,5 +477,59 @@ mod tests {
         assert_eq!(v["triggers"][0]["recent"][0]["result"], "notFired");
         let back: Decisions = serde_json::from_value(v).unwrap();
         assert_eq!(back, d);
+    }
+
+    #[test]
+    fn stored_messages_and_replays_serialise_in_camel_case() {
+        let page = StoredMessages {
+            sensor: "ns/s".into(),
+            dependency: "push".into(),
+            triggers: vec!["build".into()],
+            subject: "default.webhook.push".into(),
+            messages: vec![
+                StoredMessage {
+                    seq: 3,
+                    time: DateTime::UNIX_EPOCH,
+                    event: serde_json::json!({"id": "e1"}),
+                    error: None,
+                },
+                StoredMessage {
+                    seq: 4,
+                    time: DateTime::UNIX_EPOCH,
+                    event: Value::Null,
+                    error: Some("not JSON".into()),
+                },
+            ],
+            truncated: true,
+        };
+        let v = serde_json::to_value(&page).unwrap();
+        assert_eq!(v["messages"][0]["seq"], 3);
+        assert_eq!(v["messages"][0]["time"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["messages"][0]["event"]["id"], "e1");
+        assert!(v["messages"][0].get("error").is_none());
+        assert_eq!(v["messages"][1]["error"], "not JSON");
+        assert_eq!(v["truncated"], true);
+        assert_eq!(serde_json::from_value::<StoredMessages>(v).unwrap(), page);
+
+        let replay = ReplayResult {
+            sensor: "ns/s".into(),
+            dependency: "push".into(),
+            subject: "default.webhook.push".into(),
+            triggers: vec!["build".into()],
+            replayed: 1,
+            sequences: vec![3],
+            skipped: vec![4],
+            truncated: false,
+        };
+        let v = serde_json::to_value(&replay).unwrap();
+        assert_eq!(v["sequences"][0], 3);
+        assert_eq!(v["skipped"][0], 4);
+        assert_eq!(serde_json::from_value::<ReplayResult>(v).unwrap(), replay);
+        let e = serde_json::to_value(AdminError {
+            error: "limit: bad".into(),
+        })
+        .unwrap();
+        assert_eq!(e, serde_json::json!({"error": "limit: bad"}));
+        assert_eq!(params::ALL[3], "fromSeq");
     }
 }

@@ -25,11 +25,15 @@ use bytes::Bytes;
 
 use crate::config::{Credentials, Discard, JetStreamOptions, Retention, go_duration};
 use crate::memory::check_event_names;
-use crate::{BusError, Consumer, EventBus, KeyValue, Subscription, SubscriptionState, naming};
+use crate::{
+    BusError, Consumer, EventBus, KeyValue, StoredPage, StoredRange, Subscription,
+    SubscriptionState, naming,
+};
 
 mod consumer;
 mod inspect;
 mod kv_store;
+mod stored;
 mod tls;
 
 use consumer::JetStreamConsumer;
@@ -506,6 +510,15 @@ impl EventBus for JetStreamBus {
 
     async fn inspect(&self, subscription: &Subscription) -> Result<SubscriptionState, BusError> {
         self.inspect_subscription(subscription).await
+    }
+
+    async fn stored_messages(
+        &self,
+        event_source: &str,
+        event_name: &str,
+        range: StoredRange,
+    ) -> Result<StoredPage, BusError> {
+        self.read_stored(event_source, event_name, range).await
     }
 }
 

@@ -2,9 +2,12 @@
 //!
 //! [`EventBus`] is the one interface: publish an event (returning only once the bus has stored
 //! it), pull an event stream per Sensor dependency with explicit acks, and a key-value store
-//! per Sensor for partial condition state, and a live look at a dependency's subject and durable
-//! consumer ([`EventBus::inspect`], behind the Sensor's `/bus`). [`jetstream`] implements it on NATS JetStream with
-//! upstream's layout ([`naming`]); [`memory`] implements it in-process for local runs and tests.
+//! per Sensor for partial condition state, a live look at a dependency's subject and durable
+//! consumer ([`EventBus::inspect`], behind the Sensor's `/bus`), and a read of the messages the
+//! stream still holds on a subject that leaves every durable consumer as it was
+//! ([`EventBus::stored_messages`], behind the Sensor's `/bus/messages` and `/replay`).
+//! [`jetstream`] implements it on NATS JetStream with upstream's layout ([`naming`]); [`memory`]
+//! implements it in-process for local runs and tests.
 
 pub mod config;
 pub mod jetstream;
@@ -13,7 +16,7 @@ pub mod memory;
 pub mod naming;
 pub mod testserver;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use argo_events_api::cloudevent::Event;
 use argo_events_api::diagnostics::ConsumerState;
@@ -74,6 +77,52 @@ pub struct SubscriptionState {
     pub consumer: String,
     /// The consumer's counters; `None` when it does not exist (yet).
     pub consumer_state: Option<ConsumerState>,
+}
+
+/// Where [`EventBus::stored_messages`] starts reading a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest message the stream holds on it.
+    First,
+    /// The first message at or after this stream sequence.
+    Sequence(u64),
+    /// The first message the bus stored at or after this time.
+    Time(SystemTime),
+}
+
+/// Which stored messages [`EventBus::stored_messages`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredRange {
+    /// Where to start.
+    pub from: StartAt,
+    /// At most this many messages.
+    pub limit: usize,
+    /// At most this many payload bytes in all; the first message is read whatever its size.
+    pub max_bytes: usize,
+}
+
+/// One message the stream holds on a subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// Its stream sequence.
+    pub sequence: u64,
+    /// When the bus stored it.
+    pub stored_at: SystemTime,
+    /// The CloudEvent, decoded as a Sensor's consumer decodes it, or why it is not one (a
+    /// Sensor's consumer terminates such a message).
+    pub event: Result<Event, String>,
+}
+
+/// What [`EventBus::stored_messages`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPage {
+    /// The subject read (`<stream>.<eventSourceName>.<eventName>`).
+    pub subject: String,
+    /// The messages, oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// Whether the subject holds more messages after the last one read (the limit or the byte
+    /// budget stopped the read).
+    pub truncated: bool,
 }
 
 /// Settles one delivered message.
@@ -147,4 +196,13 @@ pub trait EventBus: Send + Sync {
     /// dependency and what its durable consumer has delivered and had acknowledged. A consumer
     /// that does not exist is `consumer_state: None`, not an error.
     async fn inspect(&self, subscription: &Subscription) -> Result<SubscriptionState, BusError>;
+    /// Reads the messages the stream still holds on the subject of `event_source` and
+    /// `event_name`, from `range.from`, oldest first, without touching any durable consumer (no
+    /// delivery, ack or counter of theirs changes).
+    async fn stored_messages(
+        &self,
+        event_source: &str,
+        event_name: &str,
+        range: StoredRange,
+    ) -> Result<StoredPage, BusError>;
 }

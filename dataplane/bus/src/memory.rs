@@ -7,20 +7,22 @@
 //!   survives its [`Consumer`] handle: subscribing again with the same durable name resumes it.
 //!   Unacked deliveries come back after the ack wait, a nak brings one back at once or after its
 //!   delay, `in_progress` restarts the ack wait, and `delivered` counts deliveries.
-//! - Events every existing consumer has settled or skipped are dropped from memory: consumers
-//!   created later start at the end and could never read them (events published while no
-//!   consumer exists are dropped the same way, as a JetStream DeliverNew consumer never sees
-//!   them). So the optional `max_msgs` bound counts only events some consumer still has to
-//!   settle.
+//! - Events every existing consumer has settled or skipped leave the stream: consumers created
+//!   later start at the end and could never read them (events published while no consumer
+//!   exists leave it the same way, as a JetStream DeliverNew consumer never sees them). So the
+//!   optional `max_msgs` bound counts only events some consumer still has to settle.
+//! - The last [`MemoryBusOptions::history`] events that left the stream are kept for
+//!   [`EventBus::stored_messages`] (what a Sensor's `/replay` reads), as a JetStream stream with
+//!   limits retention keeps acknowledged messages; nothing delivers them again.
 //! - [`EventBus::inspect`] reports from that state with JetStream's meaning of each figure, so
-//!   `messages` counts the events of a subject still held (some consumer has to settle them),
-//!   not every event ever published on it.
+//!   `messages` counts the events of a subject the bus holds (still to settle, or kept for
+//!   reading), not every event ever published on it.
 //!
 //! [`MemoryBus`] is cheap to clone; clones share one bus.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use argo_events_api::cloudevent::Event;
 use argo_events_api::diagnostics::ConsumerState as ConsumerReport;
@@ -31,9 +33,14 @@ use tokio::time::Instant;
 
 use crate::config::{DEFAULT_ACK_WAIT, DEFAULT_DUPLICATES, Discard};
 use crate::{
-    Acker, BusError, Consumer, Delivery, EventBus, KeyValue, Subscription, SubscriptionState,
-    naming,
+    Acker, BusError, Consumer, Delivery, EventBus, KeyValue, StoredPage, StoredRange, Subscription,
+    SubscriptionState, naming,
 };
+
+mod stored;
+
+/// Events kept for reading once every consumer has settled them, by default.
+pub const DEFAULT_HISTORY: usize = 1000;
 
 /// Settings of a [`MemoryBus`].
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +54,9 @@ pub struct MemoryBusOptions {
     /// What a full stream does: refuse the publish (`New`, the default) or drop the oldest
     /// event (`Old`).
     pub discard: Discard,
+    /// Events kept for [`EventBus::stored_messages`] once no consumer has them left to settle,
+    /// newest kept ([`DEFAULT_HISTORY`] by default; 0 keeps none). Not counted by `max_msgs`.
+    pub history: usize,
 }
 
 impl Default for MemoryBusOptions {
@@ -56,6 +66,7 @@ impl Default for MemoryBusOptions {
             duplicates: DEFAULT_DUPLICATES,
             max_msgs: None,
             discard: Discard::New,
+            history: DEFAULT_HISTORY,
         }
     }
 }
@@ -98,6 +109,9 @@ impl Inner {
 struct State {
     /// Stored events, contiguous sequences ascending.
     messages: VecDeque<Stored>,
+    /// Events that left `messages` (settled by every consumer), oldest first, all older than
+    /// those in `messages`; at most `MemoryBusOptions::history`.
+    history: VecDeque<Stored>,
     last_seq: u64,
     /// Event ids seen within the duplicates window, oldest first.
     recent_ids: VecDeque<(Instant, String)>,
@@ -110,6 +124,7 @@ struct State {
 
 struct Stored {
     seq: u64,
+    stored_at: SystemTime,
     event: Event,
 }
 
@@ -141,8 +156,9 @@ impl State {
             .map_or(self.last_seq + 1, |stored| stored.seq)
     }
 
-    /// Drops events no consumer can be delivered any more.
-    fn prune(&mut self) {
+    /// Moves events no consumer can be delivered any more to the history, keeping at most
+    /// `history` there.
+    fn prune(&mut self, history: usize) {
         let first = self.first_seq();
         let end = self.last_seq + 1;
         let mut floor = end;
@@ -161,7 +177,12 @@ impl State {
             floor = floor.min(lowest_pending.min(seq));
         }
         while self.messages.front().is_some_and(|s| s.seq < floor) {
-            self.messages.pop_front();
+            if let Some(settled) = self.messages.pop_front() {
+                self.history.push_back(settled);
+            }
+        }
+        while self.history.len() > history {
+            self.history.pop_front();
         }
     }
 
@@ -305,7 +326,7 @@ impl MemoryBus {
             _ => return Err(gone(operation, durable)),
         }
         tracing::trace!(durable, seq, operation, "settled");
-        state.prune();
+        state.prune(self.inner.options.history);
         drop(state);
         self.inner.changed.notify_waiters();
         Ok(())
@@ -354,7 +375,7 @@ impl EventBus for MemoryBus {
             tracing::debug!(id = %event.id, source = %event.source, subject = %event.subject, "duplicate event id, stored once");
             return Ok(());
         }
-        state.prune();
+        state.prune(self.inner.options.history);
         if let Some(max) = options.max_msgs
             && state.messages.len() >= max
         {
@@ -379,13 +400,14 @@ impl EventBus for MemoryBus {
         let seq = state.last_seq;
         state.messages.push_back(Stored {
             seq,
+            stored_at: SystemTime::now(),
             event: event.clone(),
         });
         if !event.id.is_empty() {
             state.recent_ids.push_back((now, event.id.clone()));
             state.recent_set.insert(event.id.clone(), now);
         }
-        state.prune();
+        state.prune(self.inner.options.history);
         drop(state);
         self.inner.changed.notify_waiters();
         Ok(())
@@ -454,7 +476,7 @@ impl EventBus for MemoryBus {
         );
         let mut state = self.inner.lock();
         state.consumers.remove(&durable);
-        state.prune();
+        state.prune(self.inner.options.history);
         drop(state);
         self.inner.changed.notify_waiters();
         Ok(())
@@ -486,7 +508,14 @@ impl EventBus for MemoryBus {
                 && stored.event.subject == subscription.event_name
         };
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        let messages = count(state.messages.iter().filter(on_subject).count());
+        let messages = count(
+            state
+                .history
+                .iter()
+                .chain(&state.messages)
+                .filter(on_subject)
+                .count(),
+        );
         let consumer_state = state.consumers.get(&durable).map(|c| {
             let undelivered = state
                 .messages
@@ -514,6 +543,16 @@ impl EventBus for MemoryBus {
             consumer: durable,
             consumer_state,
         })
+    }
+
+    async fn stored_messages(
+        &self,
+        event_source: &str,
+        event_name: &str,
+        range: StoredRange,
+    ) -> Result<StoredPage, BusError> {
+        check_event_names("read stored messages", event_source, event_name)?;
+        Ok(self.read_stored(event_source, event_name, range))
     }
 }
 

@@ -9,7 +9,9 @@ use argo_events_api::diagnostics::ConsumerState;
 use argo_events_bus::config::{Credentials, JetStreamOptions, StreamSettings, TlsOptions};
 use argo_events_bus::jetstream::JetStreamBus;
 use argo_events_bus::testserver::NatsServer;
-use argo_events_bus::{BusError, Consumer, Delivery, EventBus, Subscription, naming};
+use argo_events_bus::{
+    BusError, Consumer, Delivery, EventBus, StartAt, StoredPage, StoredRange, Subscription, naming,
+};
 use async_nats::jetstream::{self as js, consumer::pull, stream};
 use bytes::Bytes;
 
@@ -466,6 +468,139 @@ async fn inspect_reports_the_subject_count_and_the_consumer_as_jetstream_does() 
         assert_eq!(pull.consumer_state, None);
         let none = bus.inspect(&sub("t2", "webhook", "never")).await.unwrap();
         assert_eq!((none.messages, none.consumer_state), (0, None));
+    })
+    .await;
+}
+
+fn stored_range(from: StartAt, limit: usize) -> StoredRange {
+    StoredRange {
+        from,
+        limit,
+        max_bytes: usize::MAX,
+    }
+}
+
+fn stored_seqs(page: &StoredPage) -> Vec<u64> {
+    page.messages.iter().map(|m| m.sequence).collect()
+}
+
+#[tokio::test]
+async fn stored_messages_are_read_without_touching_durable_consumers() {
+    bounded(async {
+        let server = server();
+        let bus = connect(&server).await;
+        let push = sub("t", "webhook", "push");
+        let mut consumer = bus.subscribe(&push).await.unwrap();
+        for id in ["e1", "e2", "e3"] {
+            bus.publish(&ev(id, "webhook", "push")).await.unwrap();
+        }
+        bus.publish(&ev("p1", "webhook", "pull")).await.unwrap();
+        // Apart on the clock, so a start time falls between them.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let between = std::time::SystemTime::now();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        bus.publish(&ev("e4", "webhook", "push")).await.unwrap();
+        bus.publish(&ev("e5", "webhook", "push")).await.unwrap();
+        // A message that is no CloudEvent, on the same subject.
+        let raw = raw(&server).await;
+        raw.publish("default.webhook.push", Bytes::from_static(b"not json"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        // The durable consumer's state: e1 acked, e2 delivered and not acked.
+        let first = fetch_n(&mut consumer, 2).await;
+        assert_eq!(ids(&first), ["e1", "e2"]);
+        first[0].acker.ack().await.unwrap();
+        let before = bus.inspect(&push).await.unwrap();
+        assert_eq!(
+            before.consumer_state,
+            Some(ConsumerState {
+                pending: 4,
+                ack_pending: 1,
+                redelivered: 0,
+                delivered_stream_seq: 2,
+                ack_floor_stream_seq: 1,
+            })
+        );
+
+        let all = bus
+            .stored_messages("webhook", "push", stored_range(StartAt::First, 100))
+            .await
+            .unwrap();
+        assert_eq!(all.subject, "default.webhook.push");
+        assert_eq!(stored_seqs(&all), [1, 2, 3, 5, 6, 7]);
+        assert!(!all.truncated);
+        assert_eq!(all.messages[0].event, Ok(ev("e1", "webhook", "push")));
+        assert_eq!(all.messages[4].event, Ok(ev("e5", "webhook", "push")));
+        let bad = all.messages[5].event.as_ref().unwrap_err();
+        assert!(bad.starts_with("not JSON"), "{bad}");
+        assert!(all.messages[2].stored_at < between);
+        assert!(all.messages[3].stored_at >= between);
+
+        let from_seq = bus
+            .stored_messages("webhook", "push", stored_range(StartAt::Sequence(2), 100))
+            .await
+            .unwrap();
+        assert_eq!(stored_seqs(&from_seq), [2, 3, 5, 6, 7]);
+        let from_time = bus
+            .stored_messages("webhook", "push", stored_range(StartAt::Time(between), 100))
+            .await
+            .unwrap();
+        assert_eq!(stored_seqs(&from_time), [5, 6, 7]);
+        let limited = bus
+            .stored_messages("webhook", "push", stored_range(StartAt::Sequence(2), 2))
+            .await
+            .unwrap();
+        assert_eq!(
+            (stored_seqs(&limited), limited.truncated),
+            (vec![2, 3], true)
+        );
+        let exact = bus
+            .stored_messages("webhook", "push", stored_range(StartAt::Sequence(6), 2))
+            .await
+            .unwrap();
+        assert_eq!((stored_seqs(&exact), exact.truncated), (vec![6, 7], false));
+        // The byte budget: the first message whatever its size, then what fits.
+        let budget = StoredRange {
+            from: StartAt::First,
+            limit: 100,
+            max_bytes: 0,
+        };
+        let page = bus
+            .stored_messages("webhook", "push", budget)
+            .await
+            .unwrap();
+        assert_eq!((stored_seqs(&page), page.truncated), (vec![1], true));
+        let past_the_end = bus
+            .stored_messages("webhook", "push", stored_range(StartAt::Sequence(100), 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            (past_the_end.messages.len(), past_the_end.truncated),
+            (0, false)
+        );
+        let other = bus
+            .stored_messages("webhook", "pull", stored_range(StartAt::First, 100))
+            .await
+            .unwrap();
+        assert_eq!(stored_seqs(&other), [4]);
+        assert!(matches!(
+            bus.stored_messages("web.hook", "push", stored_range(StartAt::First, 1))
+                .await,
+            Err(BusError::Refused { .. })
+        ));
+
+        // Nothing changed for the durable consumer, and the readers are gone from the stream.
+        assert_eq!(bus.inspect(&push).await.unwrap(), before);
+        let stream = raw.get_stream("default").await.unwrap();
+        let names: Vec<String> = futures::TryStreamExt::try_collect(stream.consumer_names())
+            .await
+            .unwrap();
+        assert_eq!(names, [naming::durable_name("sensor", "t", "dep")]);
+        // It still gets what it had left, once: e3, e4, e5 (the bad message is terminated).
+        let rest = fetch_n(&mut consumer, 3).await;
+        assert_eq!(ids(&rest), ["e3", "e4", "e5"]);
     })
     .await;
 }

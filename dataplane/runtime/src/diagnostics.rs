@@ -1,29 +1,123 @@
-//! The Sensor pod's diagnostics routes on its admin server, for `kubectl argo events why`
-//! (through the API server's pod proxy): `GET /decisions` ([`DECISIONS_PATH`]) answers what
-//! [`DecisionRecorder`] kept, `GET /bus` ([`BUS_PATH`]) asks the bus live, on each request, about
-//! every subscription of the Sensor ([`crate::sensor::subscriptions`]). EventSource pods do not
-//! route them (404).
+//! The Sensor pod's diagnostics routes on its admin server, for `kubectl argo events why` and
+//! `replay` (through the API server's pod proxy): `GET /decisions` ([`DECISIONS_PATH`]) answers
+//! what [`DecisionRecorder`] kept, `GET /bus` ([`BUS_PATH`]) asks the bus live, on each request,
+//! about every subscription of the Sensor ([`crate::sensor::subscriptions`]);
+//! `GET /bus/messages` ([`BUS_MESSAGES_PATH`]) reads the messages the stream holds on a
+//! dependency's subject and `POST /replay` ([`REPLAY_PATH`]) hands them to this replica's trigger
+//! loops ([`crate::replay`]). Errors are [`AdminError`] bodies: 400 for a bad query parameter,
+//! 404 for an unknown dependency or trigger, 409 when this replica runs no loop for the
+//! triggers, 503 when the bus cannot be asked or a loop's replay queue is full, 502 when the bus
+//! refused. EventSource pods do not route them (404).
 
 use std::sync::{Arc, OnceLock};
 
 use argo_events_api::Sensor;
 use argo_events_api::diagnostics::{
-    BUS_PATH, BusReport, DECISIONS_PATH, Decisions, SubscriptionReport,
+    AdminError, BUS_MESSAGES_PATH, BUS_PATH, BusReport, DECISIONS_PATH, Decisions, REPLAY_PATH,
+    ReplayResult, StoredMessage, StoredMessages, SubscriptionReport,
 };
-use argo_events_bus::{EventBus, Subscription, SubscriptionState, naming};
-use axum::extract::State;
-use axum::routing::get;
+use argo_events_bus::{
+    BusError, EventBus, StoredPage, StoredRange, Subscription, SubscriptionState, naming,
+};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use serde_json::Value;
 
 use crate::decisions::DecisionRecorder;
+use crate::replay::{
+    Catalog, HandOverError, MAX_READ_BYTES, Replays, ResolveError, Selection, Target,
+    parse_selection,
+};
 
 /// What the diagnostics routes read.
 pub struct SensorDiagnostics {
     sensor: String,
     decisions: Arc<DecisionRecorder>,
     subscriptions: Vec<Subscription>,
+    catalog: Catalog,
+    replays: Arc<Replays>,
     stream: String,
     bus: OnceLock<Arc<dyn EventBus>>,
+}
+
+/// An error answer of the admin routes: a status and an [`AdminError`] body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminFailure {
+    /// The status.
+    pub status: StatusCode,
+    /// The message of the body.
+    pub message: String,
+}
+
+impl AdminFailure {
+    fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
+        AdminFailure {
+            status,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AdminFailure {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(AdminError {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<ResolveError> for AdminFailure {
+    fn from(e: ResolveError) -> Self {
+        let status = match e {
+            ResolveError::UnknownDependency { .. } | ResolveError::UnknownTrigger { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ResolveError::NotUsed { .. } => StatusCode::BAD_REQUEST,
+        };
+        AdminFailure::new(status, e)
+    }
+}
+
+impl From<HandOverError> for AdminFailure {
+    fn from(e: HandOverError) -> Self {
+        let status = match e {
+            HandOverError::NotRunning { .. } => StatusCode::CONFLICT,
+            HandOverError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        AdminFailure::new(status, e)
+    }
+}
+
+fn bus_failure(e: &BusError) -> AdminFailure {
+    let status = match e {
+        BusError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        BusError::Refused { .. } | BusError::BadMessage { .. } => StatusCode::BAD_GATEWAY,
+        BusError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    AdminFailure::new(status, format!("reading the stored messages: {e}"))
+}
+
+/// One stored message as `/bus/messages` shows it.
+pub fn stored_message(message: &argo_events_bus::StoredMessage) -> StoredMessage {
+    let (event, error) = match &message.event {
+        Ok(event) => (event.to_cloudevent(), None),
+        Err(reason) => (Value::Null, Some(reason.clone())),
+    };
+    StoredMessage {
+        seq: message.sequence,
+        time: DateTime::<Utc>::from(message.stored_at),
+        event,
+        error,
+    }
 }
 
 impl SensorDiagnostics {
@@ -38,6 +132,8 @@ impl SensorDiagnostics {
             ),
             decisions,
             subscriptions: crate::sensor::subscriptions(sensor),
+            catalog: Catalog::of(sensor),
+            replays: Arc::new(Replays::default()),
             stream: stream.to_owned(),
             bus: OnceLock::new(),
         }
@@ -46,6 +142,12 @@ impl SensorDiagnostics {
     /// The bus `/bus` asks, once connected (the first one set stays).
     pub fn set_bus(&self, bus: Arc<dyn EventBus>) {
         let _ = self.bus.set(bus);
+    }
+
+    /// The trigger loops `/replay` hands events to: pass them to
+    /// [`crate::sensor::SensorRunner::run_with_replays`].
+    pub fn replays(&self) -> Arc<Replays> {
+        self.replays.clone()
     }
 
     /// The body of `GET /decisions`.
@@ -67,6 +169,93 @@ impl SensorDiagnostics {
             sensor: self.sensor.clone(),
             subscriptions: asked,
         }
+    }
+}
+
+impl SensorDiagnostics {
+    fn select(&self, query: &[(String, String)]) -> Result<(Selection, Target), AdminFailure> {
+        let selection =
+            parse_selection(query).map_err(|e| AdminFailure::new(StatusCode::BAD_REQUEST, e))?;
+        let target = self.catalog.resolve(&selection)?;
+        Ok((selection, target))
+    }
+
+    async fn read(
+        &self,
+        selection: &Selection,
+        target: &Target,
+    ) -> Result<StoredPage, AdminFailure> {
+        let Some(bus) = self.bus.get() else {
+            return Err(AdminFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the pod is not connected to the event bus yet",
+            ));
+        };
+        let range = StoredRange {
+            from: selection.from,
+            limit: selection.limit,
+            max_bytes: MAX_READ_BYTES,
+        };
+        bus.stored_messages(&target.event_source, &target.event_name, range)
+            .await
+            .map_err(|e| bus_failure(&e))
+    }
+
+    /// The body of `GET /bus/messages?{query}`.
+    pub async fn stored_messages(
+        &self,
+        query: &[(String, String)],
+    ) -> Result<StoredMessages, AdminFailure> {
+        let (selection, target) = self.select(query)?;
+        let page = self.read(&selection, &target).await?;
+        Ok(StoredMessages {
+            sensor: self.sensor.clone(),
+            dependency: target.dependency,
+            triggers: target.triggers,
+            subject: page.subject,
+            messages: page.messages.iter().map(stored_message).collect(),
+            truncated: page.truncated,
+        })
+    }
+
+    /// `POST /replay?{query}`: reads the stored messages and hands the CloudEvents among them
+    /// to the loops of the selected triggers, all or nothing (a dependency no trigger uses:
+    /// nothing is read, nothing handed over).
+    pub async fn replay(&self, query: &[(String, String)]) -> Result<ReplayResult, AdminFailure> {
+        let (selection, target) = self.select(query)?;
+        if target.triggers.is_empty() {
+            // Nothing to hand anything to: nothing is read.
+            return Ok(ReplayResult {
+                sensor: self.sensor.clone(),
+                subject: naming::subject(&self.stream, &target.event_source, &target.event_name),
+                dependency: target.dependency,
+                ..ReplayResult::default()
+            });
+        }
+        // Before reading the bus: a standby answers at once.
+        self.replays.check_running(&target.triggers)?;
+        let page = self.read(&selection, &target).await?;
+        let mut events = Vec::new();
+        let mut skipped = Vec::new();
+        for message in page.messages {
+            match message.event {
+                Ok(event) => events.push((message.sequence, event)),
+                Err(_) => skipped.push(message.sequence),
+            }
+        }
+        self.replays
+            .hand_over(&target.triggers, &target.dependency, &events)?;
+        tracing::info!(dependency = %target.dependency, triggers = ?target.triggers, replayed = events.len(), skipped = skipped.len(), "replay handed to the trigger loops");
+        Ok(ReplayResult {
+            sensor: self.sensor.clone(),
+            dependency: target.dependency,
+            subject: page.subject,
+            triggers: target.triggers,
+            replayed: u64::try_from(events.len()).unwrap_or(u64::MAX),
+            sequences: events.iter().map(|(seq, _)| *seq).collect(),
+            skipped,
+            truncated: page.truncated,
+        })
     }
 }
 
@@ -103,12 +292,45 @@ pub fn subscription_report(
     }
 }
 
-/// `GET /decisions` and `GET /bus`, merged into the Sensor pod's admin router.
+/// `GET /decisions`, `GET /bus`, `GET /bus/messages` and `POST /replay`, merged into the Sensor
+/// pod's admin router.
 pub fn diagnostics_router(diagnostics: Arc<SensorDiagnostics>) -> Router {
     Router::new()
         .route(DECISIONS_PATH, get(decisions_handler))
         .route(BUS_PATH, get(bus_handler))
+        .route(BUS_MESSAGES_PATH, get(messages_handler))
+        .route(REPLAY_PATH, post(replay_handler))
         .with_state(diagnostics)
+}
+
+type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+fn query_pairs(query: QueryPairs) -> Result<Vec<(String, String)>, AdminFailure> {
+    query
+        .map(|Query(pairs)| pairs)
+        .map_err(|e| AdminFailure::new(StatusCode::BAD_REQUEST, format!("query string: {e}")))
+}
+
+async fn messages_handler(State(d): State<Arc<SensorDiagnostics>>, query: QueryPairs) -> Response {
+    let answer = match query_pairs(query) {
+        Ok(pairs) => d.stored_messages(&pairs).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn replay_handler(State(d): State<Arc<SensorDiagnostics>>, query: QueryPairs) -> Response {
+    let answer = match query_pairs(query) {
+        Ok(pairs) => d.replay(&pairs).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn decisions_handler(State(d): State<Arc<SensorDiagnostics>>) -> Json<Decisions> {
@@ -120,193 +342,4 @@ async fn bus_handler(State(d): State<Arc<SensorDiagnostics>>) -> Json<BusReport>
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicBool;
-
-    use argo_events_api::cloudevent::Event;
-    use argo_events_api::diagnostics::ConsumerState;
-    use argo_events_bus::memory::MemoryBus;
-    use argo_events_engine::machine::DependencyVerdict;
-    use axum::body::Body;
-    use http::{Request, StatusCode};
-    use serde_json::{Value, json};
-    use tower::ServiceExt as _;
-
-    use super::*;
-    use crate::metrics::{SensorMetrics, admin_router};
-    use crate::sensor::{LogObserver, SensorObserver};
-
-    fn sensor() -> Sensor {
-        let value = json!({
-            "metadata": {"name": "s", "namespace": "ns"},
-            "spec": {
-                "dependencies": [
-                    {"name": "push", "eventSourceName": "webhook", "eventName": "push"},
-                    {"name": "tag", "eventSourceName": "webhook", "eventName": "tag"},
-                ],
-                "triggers": [
-                    {"template": {"name": "build", "conditions": "push", "log": {}}},
-                    {"template": {"name": "notify", "log": {}}},
-                ],
-            },
-        });
-        argo_events_api::gocompat::from_value(&value).unwrap().value
-    }
-
-    fn ev(id: &str, subject: &str) -> Event {
-        Event {
-            id: id.into(),
-            source: "webhook".into(),
-            specversion: "1.0".into(),
-            type_: "webhook".into(),
-            datacontenttype: "application/json".into(),
-            subject: subject.into(),
-            time: None,
-            data: b"{}".to_vec(),
-        }
-    }
-
-    async fn get_json(router: Router, path: &str) -> (StatusCode, Value) {
-        let response = router
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, value)
-    }
-
-    fn router(diagnostics: Arc<SensorDiagnostics>) -> Router {
-        let metrics = SensorMetrics::new("ns", "s", &["build", "notify"]);
-        admin_router(metrics.registry(), Arc::new(AtomicBool::new(true)))
-            .merge(diagnostics_router(diagnostics))
-    }
-
-    #[test]
-    fn every_trigger_dependency_pair_is_a_subscription() {
-        let s = SensorDiagnostics::new(
-            &sensor(),
-            Arc::new(DecisionRecorder::new(&sensor(), Arc::new(LogObserver))),
-            "default",
-        );
-        let pairs: Vec<(&str, &str)> = s
-            .subscriptions
-            .iter()
-            .map(|s| (s.trigger.as_str(), s.dependency.as_str()))
-            .collect();
-        assert_eq!(
-            pairs,
-            [("build", "push"), ("notify", "push"), ("notify", "tag")]
-        );
-    }
-
-    #[test]
-    fn a_bus_that_cannot_be_asked_still_names_the_subject_and_consumer() {
-        let sub = &crate::sensor::subscriptions(&sensor())[0];
-        let r = subscription_report(sub, "default", Err("event bus unavailable: down".into()));
-        assert_eq!(
-            r,
-            SubscriptionReport {
-                trigger: "build".into(),
-                dependency: "push".into(),
-                subject: "default.webhook.push".into(),
-                messages: None,
-                consumer: naming::durable_name("s", "build", "push"),
-                state: None,
-                error: Some("event bus unavailable: down".into()),
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn the_admin_router_answers_decisions_and_bus() {
-        let recorder = Arc::new(DecisionRecorder::new(&sensor(), Arc::new(LogObserver)));
-        let diagnostics = Arc::new(SensorDiagnostics::new(
-            &sensor(),
-            recorder.clone(),
-            "default",
-        ));
-        recorder.event(
-            "build",
-            &ev("e1", "push"),
-            &[DependencyVerdict {
-                name: "push".into(),
-                matched: false,
-                reason: "body.ref does not match".into(),
-            }],
-        );
-
-        let (status, body) = get_json(router(diagnostics.clone()), DECISIONS_PATH).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["sensor"], "ns/s");
-        assert_eq!(body["dependencies"][0]["name"], "push");
-        assert_eq!(body["dependencies"][0]["seen"], 1);
-        assert_eq!(body["dependencies"][0]["passed"], 0);
-        assert_eq!(body["dependencies"][0]["recent"][0]["eventId"], "e1");
-        assert_eq!(body["dependencies"][0]["recent"][0]["passed"], false);
-        assert_eq!(body["triggers"][1]["name"], "notify");
-        let decoded: Decisions = serde_json::from_value(body).unwrap();
-        assert_eq!(decoded, recorder.snapshot());
-
-        // Before the bus is connected: every subscription says so.
-        let (status, body) = get_json(router(diagnostics.clone()), BUS_PATH).await;
-        assert_eq!(status, StatusCode::OK);
-        let report: BusReport = serde_json::from_value(body).unwrap();
-        assert_eq!(report.subscriptions.len(), 3);
-        assert!(report.subscriptions.iter().all(|s| s.error.is_some()));
-
-        // Connected: live figures. build/push exists and has one delivery unacked.
-        let bus = MemoryBus::new();
-        let subs = crate::sensor::subscriptions(&sensor());
-        let mut consumer = bus.subscribe(&subs[0]).await.unwrap();
-        bus.publish(&ev("e1", "push")).await.unwrap();
-        bus.publish(&ev("e2", "push")).await.unwrap();
-        let got = consumer
-            .fetch(1, std::time::Duration::from_millis(50))
-            .await
-            .unwrap();
-        assert_eq!(got.len(), 1);
-        diagnostics.set_bus(Arc::new(bus));
-        let (_, body) = get_json(router(diagnostics), BUS_PATH).await;
-        assert_eq!(body["sensor"], "ns/s");
-        let first = &body["subscriptions"][0];
-        assert_eq!(first["trigger"], "build");
-        assert_eq!(first["dependency"], "push");
-        assert_eq!(first["subject"], "default.webhook.push");
-        assert_eq!(first["messages"], 2);
-        assert_eq!(
-            first["consumer"],
-            naming::durable_name("s", "build", "push")
-        );
-        assert_eq!(first["state"]["ackPending"], 1);
-        assert_eq!(first["error"], Value::Null);
-        let report: BusReport = serde_json::from_value(body).unwrap();
-        assert_eq!(
-            report.subscriptions[0].state,
-            Some(ConsumerState {
-                pending: 1,
-                ack_pending: 1,
-                redelivered: 0,
-                delivered_stream_seq: 1,
-                ack_floor_stream_seq: 0,
-            })
-        );
-        // notify/tag was never subscribed: no consumer, no error.
-        assert_eq!(report.subscriptions[2].state, None);
-        assert_eq!(report.subscriptions[2].messages, Some(0));
-        assert_eq!(report.subscriptions[2].error, None);
-    }
-
-    #[tokio::test]
-    async fn the_eventsource_admin_router_does_not_route_them() {
-        let metrics = crate::metrics::EventSourceMetrics::new("ns", "es", &["push"]);
-        let es_router = admin_router(metrics.registry(), Arc::new(AtomicBool::new(true)));
-        for path in [DECISIONS_PATH, BUS_PATH] {
-            let (status, _) = get_json(es_router.clone(), path).await;
-            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
-        }
-    }
-}
+mod tests;

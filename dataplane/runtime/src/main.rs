@@ -5,9 +5,10 @@
 //! - `argo-events sensor run [-f FILE]` runs the Sensor of `SENSOR_OBJECT` (or the file).
 //!
 //! Both serve Prometheus metrics and health on `--metrics-addr` (`METRICS_ADDR`, default
-//! `0.0.0.0:7777`); Sensor pods also answer `/decisions` and `/bus` there
-//! ([`argo_events_runtime::diagnostics`]) and, from a pod, write Kubernetes Events about the
-//! Sensor ([`argo_events_runtime::kube_events`]).
+//! `0.0.0.0:7777`); Sensor pods also answer `/decisions`, `/bus`, `/bus/messages` and
+//! `POST /replay` there ([`argo_events_runtime::diagnostics`]; a replica that does not lead
+//! refuses replays) and, from a pod, write Kubernetes Events about the Sensor
+//! ([`argo_events_runtime::kube_events`]).
 //! `argo-events version [-o json|yaml]` prints the build.
 //!
 //! Sensors (unless the bus is Kafka) and recreate-class EventSources with several replicas run
@@ -57,7 +58,8 @@ struct Cli {
 
 #[derive(Args)]
 struct Common {
-    /// Where /metrics, /health, /live and /ready are served (and a Sensor's /decisions and /bus).
+    /// Where /metrics, /health, /live and /ready are served (and a Sensor's /decisions, /bus,
+    /// /bus/messages and /replay).
     #[arg(
         long,
         global = true,
@@ -299,8 +301,12 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
             };
             ready.store(true, Ordering::SeqCst);
             let set_leader = move |leading: bool| metrics.set_leader(leading);
+            let replays = diagnostics.replays();
             let work = |token: CancellationToken| async move {
-                runner.run(token).await.context("Sensor stopped")
+                runner
+                    .run_with_replays(token, replays)
+                    .await
+                    .context("Sensor stopped")
             };
             let result = run_planned(&plan, elector, &shutdown, &set_leader, work).await;
             shutdown.cancel();

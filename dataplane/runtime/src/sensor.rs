@@ -2,6 +2,8 @@
 //! running the engine, executing what fires, and acknowledging an event only once everything
 //! it caused is done: a trigger that succeeded, or condition state safely written to the
 //! Sensor's key-value bucket. A crash anywhere before the ack means redelivery: at least once.
+//! Events replayed through [`Replays`] (the pod's `/replay`) take the same path, see
+//! [`crate::replay`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::SensorMetrics;
+use crate::replay::{Injected, Replays};
 use crate::triggers::{Executor, TriggerError};
 
 /// Hears about what the Sensor does (the `run` command prints it; pods log it, keep it for
@@ -188,6 +191,17 @@ pub enum SensorError {
 impl SensorRunner {
     /// Runs every trigger until `shutdown`; returns the first fatal error.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SensorError> {
+        self.run_with_replays(shutdown, Arc::new(Replays::default()))
+            .await
+    }
+
+    /// [`SensorRunner::run`], each trigger loop also taking the events `replays` hands it while
+    /// it runs.
+    pub async fn run_with_replays(
+        self,
+        shutdown: CancellationToken,
+        replays: Arc<Replays>,
+    ) -> Result<(), SensorError> {
         let name = self.sensor.metadata.name.clone().unwrap_or_default();
         let machine_problems = SensorMachine::new(&self.sensor).problems();
         for p in &machine_problems {
@@ -208,7 +222,8 @@ impl SensorRunner {
             let runner = runner.clone();
             let kv = kv.clone();
             let shutdown = shutdown.clone();
-            tasks.spawn(async move { runner.run_trigger(trigger, kv, shutdown).await });
+            let replays = replays.clone();
+            tasks.spawn(async move { runner.run_trigger(trigger, kv, replays, shutdown).await });
         }
         let mut result = Ok(());
         while let Some(joined) = tasks.join_next().await {
@@ -238,6 +253,7 @@ impl SensorRunner {
         self: Arc<Self>,
         trigger: Trigger,
         kv: Arc<dyn KeyValue>,
+        replays: Arc<Replays>,
         shutdown: CancellationToken,
     ) -> Result<(), SensorError> {
         let trigger_name = trigger
@@ -302,13 +318,26 @@ impl SensorRunner {
         // means a redelivery, which the dedupe window absorbs.
         let mut acks = AckQueue::new(self.options.acks_in_flight);
         let mut limiter = trigger.rate_limit.as_ref().map(RateLimiter::new);
+        // Replayed events arrive here while the loop runs; one that fails retryably is put
+        // back after the redelivery delay, as the bus would deliver it again.
+        let mut inlet = replays.open(&trigger_name);
+        let mut replays_again = tokio::task::JoinSet::new();
         loop {
-            let next = tokio::select! {
+            while replays_again.try_join_next().is_some() {}
+            let (dep, delivery, replayed) = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                n = rx.recv() => n,
+                n = rx.recv() => match n {
+                    Some((dep, delivery)) => (dep, delivery, false),
+                    None => break,
+                },
+                Some(injected) = inlet.recv() => {
+                    tracing::info!(trigger = %trigger_name, dependency = %injected.dependency, sequence = injected.sequence, event_id = %injected.event.id, delivered = injected.delivered, "replaying a stored event");
+                    let (dep, delivery) = injected.into_delivery();
+                    (dep, delivery, true)
+                }
             };
-            let Some((dep, delivery)) = next else { break };
-            if seen.contains(&delivery.event.id) {
+            // A replay is asked for: the duplicate window does not swallow it.
+            if !replayed && seen.contains(&delivery.event.id) {
                 tracing::debug!(trigger = %trigger_name, event_id = %delivery.event.id, "duplicate event acknowledged");
                 acks.ack(delivery).await;
                 continue;
@@ -325,7 +354,9 @@ impl SensorRunner {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(trigger = %trigger_name, error = %e, "routing failed");
-                    acks.ack(delivery).await;
+                    if !replayed {
+                        acks.ack(delivery).await;
+                    }
                     continue;
                 }
             };
@@ -349,7 +380,24 @@ impl SensorRunner {
             match settled {
                 Settle::Ack => {
                     seen.insert(&delivery.event.id);
-                    acks.ack(delivery).await;
+                    if !replayed {
+                        acks.ack(delivery).await;
+                    }
+                }
+                Settle::Redeliver(delay) if replayed => {
+                    state = snapshot;
+                    let again = inlet.again();
+                    let injected = Injected {
+                        dependency: dep,
+                        sequence: delivery.stream_sequence,
+                        delivered: delivery.delivered + 1,
+                        event: delivery.event,
+                    };
+                    replays_again.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        // The loop has stopped when this fails: the replay ends there.
+                        let _ = again.send(injected).await;
+                    });
                 }
                 Settle::Redeliver(delay) => {
                     state = snapshot;
@@ -361,6 +409,7 @@ impl SensorRunner {
         }
         acks.drain().await;
         fetchers.abort_all();
+        replays_again.abort_all();
         Ok(())
     }
 

@@ -14,6 +14,14 @@ use crate::{Acker, BusError, Consumer, Delivery};
 /// Shortest pull request the server is asked to hold open.
 const MIN_PULL_WAIT: Duration = Duration::from_millis(10);
 
+/// A message's payload as the CloudEvent it carries, or why it is not one. Durable consumers and
+/// the stored-message reader decode alike.
+pub(super) fn decode_event(payload: &[u8]) -> Result<Event, String> {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .map_err(|e| format!("not JSON: {e}"))
+        .and_then(|v| Event::from_cloudevent(&v).map_err(|e| e.to_string()))
+}
+
 /// A durable pull consumer on JetStream.
 pub(super) struct JetStreamConsumer {
     pub(super) consumer: PullConsumer,
@@ -112,10 +120,7 @@ impl JetStreamConsumer {
                 )));
             }
         };
-        let parsed = serde_json::from_slice::<serde_json::Value>(&message.payload)
-            .map_err(|e| format!("not JSON: {e}"))
-            .and_then(|v| Event::from_cloudevent(&v).map_err(|e| e.to_string()));
-        match parsed {
+        match decode_event(&message.payload) {
             Ok(event) => {
                 let (_, acker) = message.split();
                 Ok(Delivery {

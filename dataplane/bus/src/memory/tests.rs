@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::StartAt;
 
 fn ev(id: &str, source: &str, subject: &str) -> Event {
     Event {
@@ -436,4 +437,132 @@ async fn inspect_reports_the_subject_and_the_consumer_as_jetstream_does() {
             ..
         })
     ));
+}
+
+fn range(from: StartAt, limit: usize) -> StoredRange {
+    StoredRange {
+        from,
+        limit,
+        max_bytes: usize::MAX,
+    }
+}
+
+fn seqs(page: &StoredPage) -> Vec<u64> {
+    page.messages.iter().map(|m| m.sequence).collect()
+}
+
+#[tokio::test]
+async fn stored_messages_are_read_without_touching_the_consumers() {
+    let bus = MemoryBus::new();
+    let push = sub("t", "d", "webhook", "push");
+    let mut c = bus.subscribe(&push).await.unwrap();
+    for id in ["e1", "e2"] {
+        bus.publish(&ev(id, "webhook", "push")).await.unwrap();
+    }
+    bus.publish(&ev("p1", "webhook", "pull")).await.unwrap();
+    // e1 and e2 settled (they leave the stream for the history), e3 and e4 still pending.
+    for d in c.fetch(10, SHORT).await.unwrap() {
+        d.acker.ack().await.unwrap();
+    }
+    let between = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for id in ["e3", "e4"] {
+        bus.publish(&ev(id, "webhook", "push")).await.unwrap();
+    }
+    assert_eq!(bus.stored(), 2, "only e3 and e4 are left to settle");
+    let before = bus.inspect(&push).await.unwrap();
+    assert_eq!(before.messages, 4, "the history counts as held");
+
+    let all = bus
+        .stored_messages("webhook", "push", range(StartAt::First, 100))
+        .await
+        .unwrap();
+    assert_eq!(all.subject, "default.webhook.push");
+    assert_eq!(seqs(&all), [1, 2, 4, 5]);
+    assert!(!all.truncated);
+    assert_eq!(all.messages[0].event, Ok(ev("e1", "webhook", "push")));
+    assert!(all.messages[0].stored_at <= between);
+    assert!(all.messages[2].stored_at >= between);
+
+    let from_seq = bus
+        .stored_messages("webhook", "push", range(StartAt::Sequence(2), 2))
+        .await
+        .unwrap();
+    assert_eq!((seqs(&from_seq), from_seq.truncated), (vec![2, 4], true));
+    let from_time = bus
+        .stored_messages("webhook", "push", range(StartAt::Time(between), 100))
+        .await
+        .unwrap();
+    assert_eq!((seqs(&from_time), from_time.truncated), (vec![4, 5], false));
+    // The byte budget: the first message always, then as many as fit.
+    let size = ev("e1", "webhook", "push").data.len();
+    let budget = StoredRange {
+        from: StartAt::First,
+        limit: 100,
+        max_bytes: size * 2 + 1,
+    };
+    let page = bus
+        .stored_messages("webhook", "push", budget)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&page), page.truncated), (vec![1, 2], true));
+    let tiny = StoredRange {
+        max_bytes: 0,
+        ..budget
+    };
+    assert_eq!(
+        seqs(&bus.stored_messages("webhook", "push", tiny).await.unwrap()),
+        [1]
+    );
+    let other = bus
+        .stored_messages("webhook", "pull", range(StartAt::First, 100))
+        .await
+        .unwrap();
+    assert_eq!(seqs(&other), [3]);
+    assert!(
+        bus.stored_messages("webhook", "none", range(StartAt::First, 100))
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+    assert!(matches!(
+        bus.stored_messages("web.hook", "push", range(StartAt::First, 1))
+            .await,
+        Err(BusError::Refused { .. })
+    ));
+
+    // Reading changed nothing: the consumer's figures, and it still gets e3 and e4 once.
+    assert_eq!(bus.inspect(&push).await.unwrap(), before);
+    assert_eq!(ids(&c.fetch(10, SHORT).await.unwrap()), ["e3", "e4"]);
+}
+
+#[tokio::test]
+async fn the_history_keeps_the_newest_settled_events() {
+    let bus = MemoryBus::with_options(MemoryBusOptions {
+        history: 2,
+        ..MemoryBusOptions::default()
+    });
+    // No consumer: every event leaves the stream at once, into the history.
+    for id in ["1", "2", "3"] {
+        bus.publish(&ev(id, "w", "e")).await.unwrap();
+    }
+    assert_eq!(bus.stored(), 0);
+    let page = bus
+        .stored_messages("w", "e", range(StartAt::First, 10))
+        .await
+        .unwrap();
+    assert_eq!(seqs(&page), [2, 3]);
+    let none = MemoryBus::with_options(MemoryBusOptions {
+        history: 0,
+        ..MemoryBusOptions::default()
+    });
+    none.publish(&ev("1", "w", "e")).await.unwrap();
+    assert!(
+        none.stored_messages("w", "e", range(StartAt::First, 10))
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use argo_events_api::EventSource;
 use argo_events_api::cloudevent::Event;
-use argo_events_bus::{BusError, Consumer, EventBus, KeyValue, Subscription, SubscriptionState};
+use argo_events_bus::{
+    BusError, Consumer, EventBus, KeyValue, StoredPage, StoredRange, Subscription,
+    SubscriptionState,
+};
 use argo_events_eventsource::secrets::MapSecrets;
 use argo_events_eventsource::{Clock, KubeAccess, Observer, SourceContext, SourceError};
 use async_trait::async_trait;
@@ -134,6 +137,18 @@ impl EventBus for TestBus {
     async fn inspect(&self, _: &Subscription) -> Result<SubscriptionState, BusError> {
         Err(BusError::Refused {
             operation: "inspect",
+            reason: "test bus".into(),
+        })
+    }
+
+    async fn stored_messages(
+        &self,
+        _: &str,
+        _: &str,
+        _: StoredRange,
+    ) -> Result<StoredPage, BusError> {
+        Err(BusError::Refused {
+            operation: "read stored messages",
             reason: "test bus".into(),
         })
     }

@@ -159,3 +159,5 @@ async fn retries_redeliveries_and_the_dead_letter_reach_the_observer() {
 fn value_sensor(value: &serde_json::Value) -> Sensor {
     argo_events_api::gocompat::from_value(value).unwrap().value
 }
+
+mod replay;
