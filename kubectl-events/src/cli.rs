@@ -66,6 +66,9 @@ pub enum Command {
     /// Deliver a test event to an EventSource the way its producer would, and show what each
     /// Sensor listening to it decided.
     Send(SendArgs),
+    /// Re-deliver events the bus still keeps to one Sensor (or, with --dry-run, run them
+    /// through the offline engine).
+    Replay(ReplayArgs),
     /// Per trigger: may the Sensor's ServiceAccount do what the trigger does?
     #[command(name = "can-i")]
     CanI(CanIArgs),
@@ -222,6 +225,34 @@ pub struct SendArgs {
     /// How long to wait for the Sensors' decisions (Go duration).
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub wait: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+/// `replay` arguments.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The Sensor.
+    pub sensor: String,
+    /// Only this dependency's events (default: every dependency, or those of --trigger).
+    #[arg(long, value_name = "DEPENDENCY")]
+    pub dependency: Option<String>,
+    /// Only to this trigger.
+    #[arg(long, value_name = "TRIGGER")]
+    pub trigger: Option<String>,
+    /// Events stored within this long (Go duration: 30m, 2h).
+    #[arg(long, value_name = "DURATION", conflicts_with = "from_seq")]
+    pub since: Option<String>,
+    /// Events from this stream sequence on.
+    #[arg(long, value_name = "N")]
+    pub from_seq: Option<u64>,
+    /// At most this many events per dependency.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+    /// Fetch the events and show what the Sensor would do with them, offline; deliver nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = TextOrJson::Text)]
     pub output: TextOrJson,

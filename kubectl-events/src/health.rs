@@ -140,8 +140,8 @@ fn conditions_of<T>(
         .map_err(|e| e.to_string())
 }
 
-fn labelled<'a>(
-    labels: Option<&'a std::collections::BTreeMap<String, String>>,
+fn labelled(
+    labels: Option<&std::collections::BTreeMap<String, String>>,
     key: &str,
     value: &str,
 ) -> bool {

@@ -14,6 +14,7 @@ pub mod lint;
 pub mod listen;
 pub mod logs;
 pub mod online;
+pub mod replay;
 pub mod run;
 pub mod send;
 pub mod sensorfile;
@@ -158,6 +159,7 @@ fn run_online(
             }
             cli::Command::Logs(args) => logs::run(client, namespace, args, out, err).await,
             cli::Command::Send(args) => send::run(client, namespace, args, out, err).await,
+            cli::Command::Replay(args) => replay::run(client, namespace, args, out, err).await,
             _ => unreachable!("offline commands are dispatched before"),
         }
     })

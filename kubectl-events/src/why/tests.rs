@@ -21,7 +21,7 @@ fn bus(messages: u64, consumer: bool) -> BusReport {
             subject: "default.webhook.example".into(),
             messages: Some(messages),
             consumer: "webhook-webhook-workflow-trigger-test-dep".into(),
-            state: consumer.then(|| ConsumerState {
+            state: consumer.then_some(ConsumerState {
                 pending: 0,
                 ack_pending: 0,
                 redelivered: 0,

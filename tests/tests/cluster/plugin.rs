@@ -96,7 +96,7 @@ fn why_until(
     )
 }
 
-fn layer<'a>(report: &'a Value, n: usize) -> &'a Value {
+fn layer(report: &Value, n: usize) -> &Value {
     &report["layers"][n - 1]
 }
 
@@ -384,6 +384,55 @@ fn why_names_each_broken_layer() {
     });
     assert_eq!(cm["data"]["commit"], commit);
 
+    // replay: a dry run says what the stored events would do, offline; a replay re-runs them
+    // through this Sensor's trigger (a ConfigMap per passing event).
+    let dry = plugin(
+        &ns,
+        &["replay", "on-push", "--trigger", "record", "--dry-run"],
+    );
+    assert_eq!(dry.code, 0, "{}{}", dry.out, dry.err);
+    assert!(
+        dry.out.contains("dry run: 3 stored event(s)"),
+        "{}",
+        dry.out
+    );
+    assert!(
+        dry.out.contains("does not match"),
+        "the rejected one stays rejected: {}",
+        dry.out
+    );
+    assert!(dry.out.contains("trigger record: FIRED"), "{}", dry.out);
+    let count = || {
+        ns.list("configmaps", Some("events.argoproj.io/sensor=on-push"))
+            .len()
+    };
+    let before = count();
+    let replayed = plugin(
+        &ns,
+        &[
+            "replay",
+            "on-push",
+            "--trigger",
+            "record",
+            "--from-seq",
+            "2",
+        ],
+    );
+    assert_eq!(replayed.code, 0, "{}{}", replayed.out, replayed.err);
+    assert!(
+        replayed.out.contains("dependency push: 2 event(s)"),
+        "{}",
+        replayed.out
+    );
+    wait_for("the replayed events' ConfigMaps", WAIT, || {
+        let now = count();
+        if now >= before + 2 {
+            Ok(Some(()))
+        } else {
+            Err(format!("{now} ConfigMaps, {before} before"))
+        }
+    });
+
     // get, tree and logs read the same objects.
     let get = plugin(&ns, &["get", "sn", "on-push"]);
     assert_eq!(get.code, 0, "{}{}", get.out, get.err);
@@ -470,4 +519,50 @@ fn why_names_each_broken_layer() {
     sensor_pod.assert_running();
     es_pod.assert_running();
     bus.assert_running();
+
+    // `get --watch` prints the row again when the EventSource's pod goes down.
+    let watch_out = c.scratch.path().join(format!("watch-{}.txt", ns.name));
+    let file = std::fs::File::create(&watch_out).expect("creating the watch output");
+    let mut watch = Command::new(workspace_bin("kubectl-argo-events"))
+        .args(["get", "es", "--watch", "--kubeconfig"])
+        .arg(&c.kubeconfig)
+        .args(["-n", &ns.name])
+        .stdout(file)
+        .spawn()
+        .expect("the watch runs");
+    let rows = || {
+        std::fs::read_to_string(&watch_out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("hooks "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    wait_for("the first table", WAIT, || {
+        Ok((rows().len() == 1).then_some(()))
+    });
+    // The watch starts after its first listing: give it a moment to be established. Then the
+    // pod goes for good (the stand-in kills it and deletes the Pod; its replacement stays
+    // Pending), so the change cannot come and go before the watch sees it.
+    std::thread::sleep(Duration::from_secs(2));
+    drop(es_pod);
+    let changed = wait_for("the watch to print the changed row", WAIT, || {
+        // Its replacement is Pending: not ready (Unknown), 0 of 1 ready.
+        let all = rows();
+        match all
+            .iter()
+            .skip(1)
+            .find(|r| r.split_whitespace().nth(4) == Some("0/1"))
+        {
+            Some(r) => Ok(Some(r.clone())),
+            None => Err(format!("rows so far: {all:?}")),
+        }
+    });
+    assert_eq!(
+        changed.split_whitespace().nth(1),
+        Some("Unknown"),
+        "{changed}"
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
 }
