@@ -33,7 +33,7 @@ pub fn trials() -> Vec<Trial> {
 }
 
 /// The Workflow CRD stand-in (tests/cluster/crds/workflow.yaml), once per suite.
-fn install_workflow_crd() {
+pub fn install_workflow_crd() {
     let c = cluster();
     c.must(&[
         "apply",

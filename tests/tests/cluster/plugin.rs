@@ -21,10 +21,16 @@ use crate::install::namespace_install_into;
 use crate::kubelet::{Pod, pod_port};
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test("plugin::why_names_each_broken_layer", || {
-        why_names_each_broken_layer();
-        Ok(())
-    })]
+    vec![
+        Trial::test("plugin::why_names_each_broken_layer", || {
+            why_names_each_broken_layer();
+            Ok(())
+        }),
+        Trial::test("plugin::quickstart_tree_send_why", || {
+            quickstart_tree_send_why();
+            Ok(())
+        }),
+    ]
 }
 
 /// What one plugin run printed, and its exit code.
@@ -565,4 +571,147 @@ fn why_names_each_broken_layer() {
     );
     let _ = watch.kill();
     let _ = watch.wait();
+}
+
+/// A quickstart manifest as the user applies it, in the case's namespace.
+fn quickstart(file: &str) -> Value {
+    let text = std::fs::read_to_string(format!(
+        "{}/../manifests/examples/quickstart/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the quickstart");
+    let mut object: Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    if let Some(m) = object["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    object
+}
+
+/// The README's walk-through: the quickstart as shipped, on the test cluster. With
+/// `ARGO_EVENTS_DEMO_OUT=FILE` the outputs of `tree`, `send` and `why` are written there (the
+/// namespace renamed `argo-events`), which is what the README shows.
+fn quickstart_tree_send_why() {
+    crate::pipeline::install_workflow_crd();
+    let c = cluster();
+    let ns = c.namespace("quickstart");
+    namespace_install_into(&ns);
+    let (mut bus, bus_port) = nats(&ns);
+    ns.must(&[
+        "patch", "eventbus", "default", "--type", "merge", "-p",
+        &json!({"spec": {"jetstream": null, "jetstreamExotic": {"url": format!("nats://127.0.0.1:{bus_port}"), "streamConfig": "replicas: 1\n"}}}).to_string(),
+    ]);
+    let mut ctl = start_controller(&ns, "controller-manager-0");
+    wait_ready(
+        &ns,
+        "eventbus",
+        "default",
+        &["Configured", "Deployed"],
+        &mut ctl,
+    );
+    ns.must(&["create", "serviceaccount", "operate-workflow-sa"]);
+    ns.must(&[
+        "create",
+        "role",
+        "operate-workflow",
+        "--verb=create",
+        "--resource=workflows.argoproj.io",
+    ]);
+    ns.must(&[
+        "create",
+        "rolebinding",
+        "operate-workflow",
+        "--role=operate-workflow",
+        &format!("--serviceaccount={}:operate-workflow-sa", ns.name),
+    ]);
+
+    // The EventSource as shipped: it listens on 12000, a port of the pod's own; on this host
+    // every pod shares one address, so the port is taken from the free ones. The Sensor's admin
+    // port likewise (the plugin reads it from the pod's METRICS_ADDR).
+    let port = pod_port();
+    let mut es = quickstart("eventsource.yaml");
+    es["spec"]["webhook"]["push"]["port"] = port.to_string().into();
+    let mut sensor = quickstart("sensor.yaml");
+    sensor["spec"]["template"]["container"] =
+        json!({"env": [{"name": "METRICS_ADDR", "value": format!("0.0.0.0:{}", pod_port())}]});
+    ns.must_apply(&es.to_string());
+    ns.must_apply(&sensor.to_string());
+    let mut es_pod = Pod::adopt(&owned_deployment(
+        &ns,
+        "eventsource-name",
+        "webhook",
+        &mut ctl,
+    ))
+    .start();
+    let mut sensor_pod = Pod::adopt(&owned_deployment(
+        &ns,
+        "sensor-name",
+        "build-on-push",
+        &mut ctl,
+    ))
+    .start();
+    es_pod.wait_ready();
+    sensor_pod.wait_ready();
+
+    let tree = wait_for("a healthy tree", WAIT, || {
+        let t = plugin(&ns, &["tree"]);
+        if t.code == 0 {
+            Ok(Some(t))
+        } else {
+            Err(format!("{}{}", t.out, t.err))
+        }
+    });
+    let main =
+        json!({"ref": "refs/heads/main", "after": "6113728f27ae82c7b1a177c8d03f9e96e0adf246"})
+            .to_string();
+    let sent_main = plugin(&ns, &["send", "webhook", "push", "-d", &main]);
+    assert_eq!(sent_main.code, 0, "{}{}", sent_main.out, sent_main.err);
+    assert!(
+        sent_main.out.contains("trigger build: succeeded"),
+        "{}",
+        sent_main.out
+    );
+    let wf = wait_for("the Workflow", WAIT, || {
+        Ok(ns.list("workflows", None).into_iter().next())
+    });
+    assert_eq!(
+        wf["spec"]["arguments"]["parameters"][0]["value"],
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+    let feature = json!({"ref": "refs/heads/feature/x", "after": "0f0f"}).to_string();
+    let sent_feature = plugin(&ns, &["send", "webhook", "push", "-d", &feature]);
+    assert_eq!(
+        sent_feature.code, 0,
+        "{}{}",
+        sent_feature.out, sent_feature.err
+    );
+    assert!(
+        sent_feature.out.contains("dependency push: rejected"),
+        "{}",
+        sent_feature.out
+    );
+    // The last event was filtered out, the one before fired: the ladder is healthy (one of the
+    // recent events passed) and says so with the evidence.
+    let why = plugin(&ns, &["why", "build-on-push"]);
+    assert_eq!(why.code, 0, "{}{}", why.out, why.err);
+    assert!(
+        why.out
+            .contains("dependency push: 1 of the last 2 event(s) passed"),
+        "{}",
+        why.out
+    );
+
+    if let Some(path) = std::env::var_os("ARGO_EVENTS_DEMO_OUT") {
+        let rename = |t: &str| t.replace(&ns.name, "argo-events");
+        let text = format!(
+            "$ kubectl argo events tree -n argo-events\n{}\n$ kubectl argo events send webhook push -n argo-events -d '{main}'\n{}\n$ kubectl argo events send webhook push -n argo-events -d '{feature}'\n{}\n$ kubectl argo events why build-on-push -n argo-events\n{}",
+            rename(&tree.out),
+            rename(&sent_main.out),
+            rename(&sent_feature.out),
+            rename(&why.out)
+        );
+        std::fs::write(&path, text).expect("writing ARGO_EVENTS_DEMO_OUT");
+    }
+    bus.assert_running();
+    es_pod.assert_running();
+    sensor_pod.assert_running();
 }
