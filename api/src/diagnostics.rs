@@ -1,7 +1,7 @@
-//! What the pods report about themselves for `kubectl argo events why` and `replay`: the JSON a
-//! Sensor's admin server answers on [`DECISIONS_PATH`], [`BUS_PATH`], [`BUS_MESSAGES_PATH`] and
-//! [`REPLAY_PATH`] (errors as [`AdminError`]), and the reasons of the Kubernetes Events the Sensor
-//! and the controller emit. The pods write these types and the
+//! What the pods report about themselves for `kubectl argo events why`, `replay` and `send`: the
+//! JSON a Sensor's admin server answers on [`DECISIONS_PATH`], [`BUS_PATH`], [`BUS_MESSAGES_PATH`]
+//! and [`REPLAY_PATH`], an EventSource's on [`PUBLISH_PATH`] (errors as [`AdminError`]), and the
+//! reasons of the Kubernetes Events the Sensor and the controller emit. The pods write these types and the
 //! plugin reads them (through the API server's pod proxy), so both sides agree by construction.
 //! [`EventGate`] is the one rate limit both emitters apply to their Events, so a Sensor and the
 //! controller throttle alike.
@@ -24,6 +24,12 @@ pub const BUS_MESSAGES_PATH: &str = "/bus/messages";
 /// Re-delivers stored events to this Sensor's trigger loops (nobody else's):
 /// `POST /replay?…` with the parameters of [`BUS_MESSAGES_PATH`]; answers [`ReplayResult`].
 pub const REPLAY_PATH: &str = "/replay";
+/// Publishes one event of the EventSource onto its bus subject, as the event's source would:
+/// `POST /publish?event=NAME` on an EventSource pod's admin port, the request body as the
+/// event's data and its `Content-Type` as the data's media type (`application/json` when
+/// absent); answers [`Published`] once the bus has stored it. The query takes
+/// [`publish_params::EVENT`] and nothing else.
+pub const PUBLISH_PATH: &str = "/publish";
 /// Messages read when the query names no `limit`.
 pub const DEFAULT_MESSAGE_LIMIT: usize = 100;
 /// The largest `limit` accepted.
@@ -47,6 +53,14 @@ pub mod params {
     pub const LIMIT: &str = "limit";
     /// Every parameter, in the order above.
     pub const ALL: [&str; 5] = [DEPENDENCY, TRIGGER, SINCE, FROM_SEQ, LIMIT];
+}
+
+/// The query parameters of [`PUBLISH_PATH`]. Any other parameter, or one given twice, is
+/// answered 400 with an [`AdminError`] naming it.
+pub mod publish_params {
+    /// Required: the event (the key under the source kind in the EventSource's spec, the
+    /// CloudEvent `subject`); one the EventSource does not have is answered 404.
+    pub const EVENT: &str = "event";
 }
 
 /// The admin port of the pods when `METRICS_ADDR` does not name one (upstream's metrics port).
@@ -254,7 +268,27 @@ pub struct ReplayResult {
     pub truncated: bool,
 }
 
-/// The body of every error answer of the Sensor's admin routes (400, 404, 409, 503, …).
+/// The body of `POST /publish`: the event the EventSource pod published, once the bus had
+/// stored it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    /// `namespace/name` of the EventSource (the CloudEvent `source` is the name).
+    pub event_source: String,
+    /// The event name (the CloudEvent `subject`).
+    pub event: String,
+    /// The CloudEvent `type`: the event's source kind, as that source sets it (e.g. `calendar`).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The CloudEvent `id` (fresh for each publish; the bus deduplicates on it).
+    pub id: String,
+    /// The CloudEvent `time`.
+    pub time: DateTime<Utc>,
+    /// The bus subject it was published on (`<stream>.<eventSourceName>.<eventName>`).
+    pub subject: String,
+}
+
+/// The body of every error answer of the pods' admin routes (400, 404, 409, 503, …).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminError {
@@ -531,5 +565,30 @@ mod tests {
         .unwrap();
         assert_eq!(e, serde_json::json!({"error": "limit: bad"}));
         assert_eq!(params::ALL[3], "fromSeq");
+    }
+
+    #[test]
+    fn published_serialises_in_camel_case() {
+        let p = Published {
+            event_source: "ns/cal".into(),
+            event: "tick".into(),
+            type_: "calendar".into(),
+            id: "0f".into(),
+            time: DateTime::UNIX_EPOCH,
+            subject: "default.cal.tick".into(),
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "eventSource": "ns/cal",
+                "event": "tick",
+                "type": "calendar",
+                "id": "0f",
+                "time": "1970-01-01T00:00:00Z",
+                "subject": "default.cal.tick",
+            })
+        );
+        assert_eq!(serde_json::from_value::<Published>(v).unwrap(), p);
     }
 }

@@ -4,11 +4,14 @@
 //!
 //! [`run`] starts every event of an EventSource and returns when `ctx.shutdown` fires.
 //! [`check_supported`] refuses, by name, the source kinds that have no adapter yet.
+//! [`manual::ManualPublisher`] publishes an event handed in from outside (the EventSource pod's
+//! `POST /publish`) as its source would.
 
 pub mod calendar;
 pub mod clock;
 pub mod github;
 pub mod gitlab;
+pub mod manual;
 pub mod nats;
 mod publish;
 pub mod resource;
@@ -106,11 +109,31 @@ pub struct SourceContext {
     pub shutdown: CancellationToken,
 }
 
+/// Every source kind with an adapter: its spec key and the CloudEvent `type` its events carry,
+/// the adapter's own `EVENT_TYPE` (upstream's type strings, equal to these spec keys; the
+/// reference's table of kinds lists the others, e.g. `pubSub` → `pubsub`).
+const ADAPTERS: [(&str, &str); 6] = [
+    ("webhook", webhook::EVENT_TYPE),
+    ("github", github::EVENT_TYPE),
+    ("gitlab", gitlab::EVENT_TYPE),
+    ("calendar", calendar::EVENT_TYPE),
+    ("nats", nats::EVENT_TYPE),
+    ("resource", resource::EVENT_TYPE),
+];
+
+/// The CloudEvent `type` the adapter of spec key `kind` (as [`EventSourceSpec::event_names`]
+/// names it) stamps on its events; `None` for a kind without an adapter.
+///
+/// [`EventSourceSpec::event_names`]: argo_events_api::EventSourceSpec::event_names
+pub fn event_type(kind: &str) -> Option<&'static str> {
+    ADAPTERS
+        .iter()
+        .find(|(key, _)| *key == kind)
+        .map(|(_, event_type)| *event_type)
+}
+
 /// Refuses EventSources that use a kind without an adapter, naming it.
 pub fn check_supported(source: &EventSource) -> Result<(), SourceError> {
-    const SUPPORTED: &[&str] = &[
-        "webhook", "github", "gitlab", "calendar", "nats", "resource",
-    ];
     let mut by_kind: Vec<(&'static str, Vec<&str>)> = Vec::new();
     for (kind, event) in source.spec.event_names() {
         match by_kind.iter_mut().find(|(k, _)| *k == kind) {
@@ -118,7 +141,7 @@ pub fn check_supported(source: &EventSource) -> Result<(), SourceError> {
             None => by_kind.push((kind, vec![event])),
         }
     }
-    match by_kind.into_iter().find(|(k, _)| !SUPPORTED.contains(k)) {
+    match by_kind.into_iter().find(|(k, _)| event_type(k).is_none()) {
         Some((kind, events)) => Err(SourceError::Unsupported {
             event_source: source.metadata.name.clone().unwrap_or_default(),
             kind,
@@ -241,7 +264,10 @@ pub async fn run(source: &EventSource, ctx: SourceContext) -> Result<(), SourceE
 }
 
 /// Event names are bus subjects (`<eventSource>.<eventName>`), so two kinds may not share one.
-fn check_unique_event_names(event_source: &str, source: &EventSource) -> Result<(), SourceError> {
+pub(crate) fn check_unique_event_names(
+    event_source: &str,
+    source: &EventSource,
+) -> Result<(), SourceError> {
     let mut seen: std::collections::HashMap<&str, &'static str> = std::collections::HashMap::new();
     for (kind, event) in source.spec.event_names() {
         if let Some(other) = seen.insert(event, kind) {
@@ -257,4 +283,21 @@ fn check_unique_event_names(event_source: &str, source: &EventSource) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_adapter_kind_has_the_type_its_adapter_stamps() {
+        assert_eq!(event_type("calendar"), Some(calendar::EVENT_TYPE));
+        assert_eq!(event_type("calendar"), Some("calendar"));
+        assert_eq!(event_type("resource"), Some("resource"));
+        assert_eq!(event_type("github"), Some("github"));
+        assert_eq!(event_type("kafka"), None);
+        for (kind, event_type) in ADAPTERS {
+            assert_eq!(kind, event_type, "upstream's type string is the spec key");
+        }
+    }
 }

@@ -5,12 +5,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use argo_events_api::cloudevent::{Event, MEDIA_TYPE_JSON};
+use argo_events_api::cloudevent::{Event, MEDIA_TYPE_JSON, SPEC_VERSION_1_0};
+use argo_events_bus::EventBus;
+use chrono::{DateTime, Utc};
 
 use crate::SourceContext;
 
 /// A new event from `event_source`'s event `event_name` of source kind `kind`, stamped with the
-/// context's clock and a random 32-hex-digit id (upstream: a UUID without dashes).
+/// context's clock and a fresh id ([`build_event`]).
 pub(crate) fn new_event(
     ctx: &SourceContext,
     event_source: &str,
@@ -18,26 +20,48 @@ pub(crate) fn new_event(
     event_name: &str,
     data: Vec<u8>,
 ) -> Event {
+    build_event(event_source, kind, event_name, data, ctx.clock.now())
+}
+
+/// The CloudEvent every adapter publishes: `source` the EventSource's name, `subject` the event
+/// name, `type` the source kind's type string, JSON data, `time` = `now` and a random
+/// 32-hex-digit id (upstream: a UUID without dashes).
+pub(crate) fn build_event(
+    event_source: &str,
+    kind: &str,
+    event_name: &str,
+    data: Vec<u8>,
+    now: DateTime<Utc>,
+) -> Event {
     Event {
         id: uuid::Uuid::new_v4().simple().to_string(),
         source: event_source.to_owned(),
-        specversion: "1.0".to_owned(),
+        specversion: SPEC_VERSION_1_0.to_owned(),
         type_: kind.to_owned(),
         datacontenttype: MEDIA_TYPE_JSON.to_owned(),
         subject: event_name.to_owned(),
-        time: Some(ctx.clock.now()),
+        time: Some(now),
         data,
     }
 }
 
 /// Publishes once, waiting at most `ctx.publish_timeout`; the error says what failed.
 pub(crate) async fn publish_once(ctx: &SourceContext, event: &Event) -> Result<(), String> {
-    match tokio::time::timeout(ctx.publish_timeout, ctx.bus.publish(event)).await {
+    publish_within(ctx.bus.as_ref(), ctx.publish_timeout, event).await
+}
+
+/// Publishes once on `bus`, waiting at most `timeout`; the error says what failed.
+pub(crate) async fn publish_within(
+    bus: &dyn EventBus,
+    timeout: Duration,
+    event: &Event,
+) -> Result<(), String> {
+    match tokio::time::timeout(timeout, bus.publish(event)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!(
-            "the event bus did not confirm event {} within {:?}",
-            event.id, ctx.publish_timeout
+            "the event bus did not confirm event {} within {timeout:?}",
+            event.id
         )),
     }
 }

@@ -7,7 +7,8 @@
 //! loops ([`crate::replay`]). Errors are [`AdminError`] bodies: 400 for a bad query parameter,
 //! 404 for an unknown dependency or trigger, 409 when this replica runs no loop for the
 //! triggers, 503 when the bus cannot be asked or a loop's replay queue is full, 502 when the bus
-//! refused. EventSource pods do not route them (404).
+//! refused. EventSource pods do not route them (404); they route `POST /publish` instead
+//! ([`crate::publish`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -45,7 +46,8 @@ pub struct SensorDiagnostics {
     bus: OnceLock<Arc<dyn EventBus>>,
 }
 
-/// An error answer of the admin routes: a status and an [`AdminError`] body.
+/// An error answer of the admin routes (the EventSource pod's `/publish` too, [`crate::publish`]):
+/// a status and an [`AdminError`] body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminFailure {
     /// The status.
@@ -55,7 +57,8 @@ pub struct AdminFailure {
 }
 
 impl AdminFailure {
-    fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
+    /// An answer of `status` saying `message`.
+    pub fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
         AdminFailure {
             status,
             message: message.to_string(),
@@ -303,9 +306,11 @@ pub fn diagnostics_router(diagnostics: Arc<SensorDiagnostics>) -> Router {
         .with_state(diagnostics)
 }
 
-type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+/// A query string as its pairs, in order, or why it could not be read.
+pub(crate) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-fn query_pairs(query: QueryPairs) -> Result<Vec<(String, String)>, AdminFailure> {
+/// The pairs of a query string, or a 400 saying why it could not be read.
+pub(crate) fn query_pairs(query: QueryPairs) -> Result<Vec<(String, String)>, AdminFailure> {
     query
         .map(|Query(pairs)| pairs)
         .map_err(|e| AdminFailure::new(StatusCode::BAD_REQUEST, format!("query string: {e}")))

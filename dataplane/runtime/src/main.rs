@@ -8,7 +8,9 @@
 //! `0.0.0.0:7777`); Sensor pods also answer `/decisions`, `/bus`, `/bus/messages` and
 //! `POST /replay` there ([`argo_events_runtime::diagnostics`]; a replica that does not lead
 //! refuses replays) and, from a pod, write Kubernetes Events about the Sensor
-//! ([`argo_events_runtime::kube_events`]).
+//! ([`argo_events_runtime::kube_events`]); EventSource pods answer `POST /publish?event=NAME`
+//! ([`argo_events_runtime::publish`]: the body onto the event's bus subject, as its source would
+//! publish it; a standby under leader election refuses).
 //! `argo-events version [-o json|yaml]` prints the build.
 //!
 //! Sensors (unless the bus is Kafka) and recreate-class EventSources with several replicas run
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use argo_events_bus::config::JetStreamOptions;
+use argo_events_eventsource::manual::ManualPublisher;
 use argo_events_eventsource::secrets::FileSecrets;
 use argo_events_eventsource::{KubeAccess, SourceContext, SystemClock};
 use argo_events_runtime::decisions::DecisionRecorder;
@@ -33,14 +36,17 @@ use argo_events_runtime::election::bus::BusElector;
 use argo_events_runtime::election::k8s::{LeaseClient, LeaseElector};
 use argo_events_runtime::election::{self, Elector, Mechanism, Outcome, Plan, Timings};
 use argo_events_runtime::kube_events::{self, EventsObserver, KubeEvents};
-use argo_events_runtime::metrics::{
-    EventSourceMetrics, SensorMetrics, admin_router, serve_admin, serve_router,
-};
+use argo_events_runtime::metrics::{EventSourceMetrics, SensorMetrics, admin_router, serve_router};
+use argo_events_runtime::publish::{EventSourcePublish, publish_router};
 use argo_events_runtime::sensor::{LogObserver, Options, SensorObserver, SensorRunner};
 use argo_events_runtime::triggers::{Executor, KubeTarget, LogSink, TriggerContext};
 use argo_events_runtime::{busconnect, objects};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
+
+/// How long an EventSource's HTTP sources, and its `POST /publish`, wait for the bus to store
+/// an event before answering 503.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
 #[command(
@@ -59,7 +65,7 @@ struct Cli {
 #[derive(Args)]
 struct Common {
     /// Where /metrics, /health, /live and /ready are served (and a Sensor's /decisions, /bus,
-    /// /bus/messages and /replay).
+    /// /bus/messages and /replay; an EventSource's /publish).
     #[arg(
         long,
         global = true,
@@ -189,19 +195,28 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
             );
             let events: Vec<&str> = es.spec.event_names().into_iter().map(|(_, e)| e).collect();
             let metrics = Arc::new(EventSourceMetrics::new(&namespace, &name, &events));
-            let admin = tokio::spawn(serve_admin(
+            let bus_options = busconnect::options(bus_config.as_ref(), common.bus_url.as_deref())?;
+            let publish = Arc::new(EventSourcePublish::new(
+                ManualPublisher::new(&es, Arc::new(SystemClock), metrics.clone(), PUBLISH_TIMEOUT)?,
+                &bus_options.stream_name,
+                matches!(plan, Plan::Elect { .. }),
+            ));
+            let admin = tokio::spawn(serve_router(
                 common.metrics_addr,
-                metrics.registry(),
-                ready.clone(),
+                admin_router(metrics.registry(), ready.clone())
+                    .merge(publish_router(publish.clone())),
                 shutdown.clone(),
             ));
-            let bus_options = busconnect::options(bus_config.as_ref(), common.bus_url.as_deref())?;
             let bus = busconnect::connect_with(bus_options.clone()).await?;
+            publish.set_bus(bus.clone());
             let state = bus.key_value(&format!("eventsource-{name}")).await?;
             let elector = elector_for(&plan, &namespace, &bus_options).await?;
             ready.store(true, Ordering::SeqCst);
             let gauge = metrics.clone();
-            let set_leader = move |leading: bool| gauge.set_leader(leading);
+            let set_leader = move |leading: bool| {
+                gauge.set_leader(leading);
+                publish.set_running(leading);
+            };
             let work = |token: CancellationToken| async move {
                 let ctx = SourceContext {
                     bus,
@@ -212,7 +227,7 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
                     clock: Arc::new(SystemClock),
                     observer: metrics.clone(),
                     kube: KubeAccess::Infer,
-                    publish_timeout: Duration::from_secs(5),
+                    publish_timeout: PUBLISH_TIMEOUT,
                     shutdown: token,
                 };
                 metrics.service_started();

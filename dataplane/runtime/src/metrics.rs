@@ -1,6 +1,7 @@
 //! Prometheus metrics with upstream's names and labels (reference §10), and the admin HTTP
-//! server (`/metrics`, `/health`, `/live`, `/ready`; Sensor pods add `/decisions` and `/bus`,
-//! [`crate::diagnostics`]).
+//! server (`/metrics`, `/health`, `/live`, `/ready`; Sensor pods add `/decisions`, `/bus`,
+//! `/bus/messages` and `/replay`, [`crate::diagnostics`]; EventSource pods `/publish`,
+//! [`crate::publish`]).
 //!
 //! Every metric carries the const label `namespace`, `argo_events_build_info` (the build, as
 //! every binary of the project reports it) included. Upstream's two summaries
@@ -331,7 +332,8 @@ pub async fn serve_admin(
 }
 
 /// Serves `router` on `addr` until `shutdown` is cancelled: [`admin_router`] with more routes
-/// (Sensor pods add [`crate::diagnostics::diagnostics_router`]).
+/// (Sensor pods add [`crate::diagnostics::diagnostics_router`], EventSource pods
+/// [`crate::publish::publish_router`]).
 pub async fn serve_router(
     addr: SocketAddr,
     router: Router,
