@@ -303,22 +303,26 @@ pub async fn pod_proxy_get(
         .with_context(|| format!("GET {path} from pod {namespace}/{pod}:{port} (pod proxy)"))
 }
 
-/// Sends `method path` (query included) to a pod's port through the API server's pod proxy;
-/// the answer's status and body. A non-2xx answer of the pod is an error carrying its body.
-pub async fn pod_proxy_call(
+/// Sends `method path` (query included) with `body` to a pod's admin port through the API
+/// server's pod proxy; the answer's status and body, whatever the status.
+pub async fn pod_proxy_send(
     client: &Client,
     method: http::Method,
     pod: &Pod,
     path: &str,
-) -> anyhow::Result<String> {
+    body: Vec<u8>,
+    content_type: Option<&str>,
+) -> anyhow::Result<(http::StatusCode, String)> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let port = admin_port(pod);
     let uri = format!("/api/v1/namespaces/{namespace}/pods/{name}:{port}/proxy{path}");
-    let request = http::Request::builder()
-        .method(method.clone())
-        .uri(&uri)
-        .body(kube::client::Body::from(Vec::new()))
+    let mut request = http::Request::builder().method(method.clone()).uri(&uri);
+    if let Some(ct) = content_type {
+        request = request.header(http::header::CONTENT_TYPE, ct);
+    }
+    let request = request
+        .body(kube::client::Body::from(body))
         .context("building the proxy request")?;
     let what = || format!("{method} {path} on pod {namespace}/{name}:{port} (pod proxy)");
     let response = client.send(request).await.with_context(what)?;
@@ -328,9 +332,27 @@ pub async fn pod_proxy_call(
         .collect_bytes()
         .await
         .with_context(what)?;
-    let text = String::from_utf8_lossy(&body).into_owned();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// [`pod_proxy_send`] without a body; a non-2xx answer of the pod is an error carrying its
+/// body.
+pub async fn pod_proxy_call(
+    client: &Client,
+    method: http::Method,
+    pod: &Pod,
+    path: &str,
+) -> anyhow::Result<String> {
+    let (status, text) =
+        pod_proxy_send(client, method.clone(), pod, path, Vec::new(), None).await?;
     if !status.is_success() {
-        anyhow::bail!("{}: {status}: {}", what(), text.trim());
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        anyhow::bail!(
+            "{method} {path} on pod {namespace}/{name}:{} (pod proxy): {status}: {}",
+            admin_port(pod),
+            text.trim()
+        );
     }
     Ok(text)
 }

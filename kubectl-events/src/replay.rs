@@ -44,7 +44,7 @@ pub fn query(dependency: &str, args: &ReplayArgs) -> anyhow::Result<String> {
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay).
-fn encode(value: &str) -> String {
+pub fn encode(value: &str) -> String {
     let mut out = String::new();
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

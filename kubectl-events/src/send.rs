@@ -1,7 +1,9 @@
-//! `send EVENTSOURCE EVENT`: delivers a test event the way its producer would — an HTTP request
-//! to the EventSource's listener, through the API server's proxy to its Service (or, without a
-//! Service, to a ready pod) — then shows what each Sensor listening to that event decided, read
-//! from the Sensor pods' `/decisions` through the pod proxy.
+//! `send EVENTSOURCE EVENT`: delivers a test event the way its producer would — for
+//! webhook-family sources an HTTP request to the event's listener, through the API server's
+//! proxy to its Service (or, without a Service, to a ready pod); for every other source onto the
+//! bus subject, published by the EventSource pod as that source would (its admin server's
+//! `POST /publish`, through the pod proxy) — then shows what each Sensor listening to that
+//! event decided, read from the Sensor pods' `/decisions` through the pod proxy.
 
 use std::io::Write;
 use std::time::Duration;
@@ -183,6 +185,113 @@ fn ready_pod<'a>(view: &'a View, s: &Object<Sensor>) -> Option<&'a Pod> {
         .find(|p| health::pod_state(p).ready)
 }
 
+/// What was sent where, and the answer.
+pub struct Delivery {
+    /// The HTTP method.
+    pub method: String,
+    /// The API server path (through a proxy).
+    pub path: String,
+    /// The answer's status.
+    pub status: http::StatusCode,
+    /// The answer's body.
+    pub text: String,
+}
+
+/// An HTTP request to the event's listener, through the Service's or a pod's proxy.
+async fn to_listener(
+    client: &Client,
+    view: &View,
+    es: &Object<EventSource>,
+    listener: &Listener,
+    body: Vec<u8>,
+    headers: &[(String, String)],
+) -> anyhow::Result<Delivery> {
+    let path = proxy_path(view, es, listener).map_err(anyhow::Error::msg)?;
+    let mut request = http::Request::builder()
+        .method(listener.method.as_str())
+        .uri(&path);
+    for (k, v) in headers {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    let request = request
+        .body(Body::from(body))
+        .context("building the request")?;
+    let response = client
+        .send(request)
+        .await
+        .with_context(|| format!("{} {path}", listener.method))?;
+    let status = response.status();
+    let text = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    Ok(Delivery {
+        method: listener.method.clone(),
+        path,
+        status,
+        text,
+    })
+}
+
+/// Onto the bus subject, as the source would publish it: the EventSource pod's
+/// `POST /publish?event=NAME` (through the pod proxy), on the first ready pod that runs the
+/// events (a standby under leader election answers 409: the next one is asked).
+async fn onto_the_bus(
+    client: &Client,
+    view: &View,
+    es: &Object<EventSource>,
+    event: &str,
+    body: Vec<u8>,
+    content_type: Option<&str>,
+) -> anyhow::Result<Delivery> {
+    let pods: Vec<&Pod> = health::pods_of(view, es.namespace(), labels::EVENT_SOURCE, es.name())
+        .into_iter()
+        .filter(|p| health::pod_state(p).ready)
+        .collect();
+    if pods.is_empty() {
+        anyhow::bail!(
+            "EventSource {} has no ready pod to publish through",
+            es.name()
+        );
+    }
+    let path = format!(
+        "{}?event={}",
+        diagnostics::PUBLISH_PATH,
+        crate::replay::encode(event)
+    );
+    let mut last = None;
+    for pod in pods {
+        let (status, text) = online::pod_proxy_send(
+            client,
+            http::Method::POST,
+            pod,
+            &path,
+            body.clone(),
+            content_type,
+        )
+        .await?;
+        let full = format!(
+            "/api/v1/namespaces/{}/pods/{}:{}/proxy{path}",
+            es.namespace(),
+            pod.metadata.name.as_deref().unwrap_or_default(),
+            online::admin_port(pod)
+        );
+        let delivery = Delivery {
+            method: "POST".into(),
+            path: full,
+            status,
+            text,
+        };
+        if status != http::StatusCode::CONFLICT {
+            return Ok(delivery);
+        }
+        last = Some(delivery);
+    }
+    Ok(last.expect("invariant: at least one pod was asked"))
+}
+
 /// Runs `send`.
 pub async fn run(
     client: &Client,
@@ -207,49 +316,41 @@ pub async fn run(
         .object
         .as_ref()
         .map_err(|e| anyhow::anyhow!("EventSource {}: {e}", es.name()))?;
-    let Some(listener) = listen::listener_of(&spec.spec, &args.event) else {
-        match listen::kind_of(&spec.spec, &args.event) {
-            None => writeln!(err, "EventSource {} has no event {}", es.name(), args.event)?,
-            Some(kind) => writeln!(
-                err,
-                "event {} of EventSource {} is a {kind} source: send delivers to webhook-family sources (an HTTP listener) only; publishing straight onto the bus is not supported yet",
-                args.event,
-                es.name()
-            )?,
-        }
-        return Ok(EXIT_FINDINGS);
-    };
-    let path = proxy_path(&view, es, &listener).map_err(anyhow::Error::msg)?;
     let body = body_of(args.data.as_deref())?;
-    let mut request = http::Request::builder()
-        .method(listener.method.as_str())
-        .uri(&path);
-    let mut content_type = false;
+    let mut headers = Vec::new();
     for h in &args.headers {
         let (k, v) = h
             .split_once(':')
             .ok_or_else(|| anyhow::anyhow!("-H {h:?}: expected K:V"))?;
-        content_type |= k.trim().eq_ignore_ascii_case("content-type");
-        request = request.header(k.trim(), v.trim());
+        headers.push((k.trim().to_string(), v.trim().to_string()));
     }
-    if !content_type {
-        request = request.header("Content-Type", "application/json");
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("Content-Type".into(), "application/json".into()));
     }
-    let request = request
-        .body(Body::from(body))
-        .context("building the request")?;
     let sent = Utc::now();
-    let response = client
-        .send(request)
-        .await
-        .with_context(|| format!("{} {path}", listener.method))?;
-    let status = response.status();
-    let text = response
-        .into_body()
-        .collect_bytes()
-        .await
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let delivery = match listen::listener_of(&spec.spec, &args.event) {
+        Some(listener) => to_listener(client, &view, es, &listener, body, &headers).await?,
+        None => {
+            if listen::kind_of(&spec.spec, &args.event).is_none() {
+                writeln!(err, "EventSource {} has no event {}", es.name(), args.event)?;
+                return Ok(EXIT_FINDINGS);
+            }
+            let content_type = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.as_str());
+            onto_the_bus(client, &view, es, &args.event, body, content_type).await?
+        }
+    };
+    let Delivery {
+        method,
+        path,
+        status,
+        text,
+    } = delivery;
     let ok = status.is_success();
 
     let mut answers = Vec::new();
@@ -272,7 +373,7 @@ pub async fn run(
     }
     if args.output == crate::cli::TextOrJson::Json {
         let doc = json!({
-            "request": {"method": listener.method, "path": path},
+            "request": {"method": method, "path": path},
             "response": {"status": status.as_u16(), "body": text},
             "sensors": answers,
         });
@@ -281,7 +382,7 @@ pub async fn run(
         writeln!(
             out,
             "{} {} → {}{}",
-            listener.method,
+            method,
             path,
             status,
             if text.trim().is_empty() {

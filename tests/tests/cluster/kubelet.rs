@@ -253,7 +253,12 @@ impl Pod {
     /// Starts the pod's first container without a Pod object; killed when the returned
     /// process is dropped.
     pub fn start(&self) -> Proc {
-        let root = cluster().scratch.path().join(format!("pod-{}", self.name));
+        // Keyed by namespace too: cases running at once start pods of the same name (each its
+        // own `controller-manager-0`), whose volumes and tokens must not mix.
+        let root = cluster()
+            .scratch
+            .path()
+            .join(format!("pod-{}-{}", self.namespace, self.name));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("creating the pod's directory");
         let container = self.container();
@@ -287,7 +292,7 @@ impl Pod {
         let cmd = self
             .command(&container, &program, &root, &volumes)
             .unwrap_or_else(|e| panic!("kubelet stand-in: {e}"));
-        Proc::spawn(&format!("pod-{}", self.name), cmd)
+        Proc::spawn(&format!("pod-{}-{}", self.namespace, self.name), cmd)
     }
 
     /// The command that runs `container` (program resolved) in a private mount namespace with

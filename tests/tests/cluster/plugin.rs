@@ -439,6 +439,61 @@ fn why_names_each_broken_layer() {
         }
     });
 
+    // send onto the bus: a calendar event has no listener; the EventSource pod publishes it
+    // as the calendar source would, and a Sensor reading it fires.
+    // (A calendar source cannot share an EventSource with a webhook: upstream's rule.) Its
+    // interval never comes round within the case.
+    ns.must_apply(
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "EventSource", "metadata": {"name": "clock"},
+            "spec": {"template": {"container": {"env": [{"name": "METRICS_ADDR", "value": format!("0.0.0.0:{}", pod_port())}]}},
+                     "calendar": {"tick": {"interval": "24h"}}}})
+        .to_string(),
+    );
+    let mut clock_pod = Pod::adopt(&owned_deployment(
+        &ns,
+        "eventsource-name",
+        "clock",
+        &mut ctl,
+    ))
+    .start();
+    clock_pod.wait_ready();
+    ns.must_apply(
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor", "metadata": {"name": "on-tick"},
+            "spec": {"template": {"serviceAccountName": "plugin-sa",
+                        "container": {"env": [{"name": "METRICS_ADDR", "value": format!("0.0.0.0:{}", pod_port())}]}},
+                     "dependencies": [{"name": "tick", "eventSourceName": "clock", "eventName": "tick"}],
+                     "triggers": [{"template": {"name": "say", "log": {}}}]}})
+        .to_string(),
+    );
+    let mut tick_pod =
+        Pod::adopt(&owned_deployment(&ns, "sensor-name", "on-tick", &mut ctl)).start();
+    tick_pod.wait_ready();
+    let tick = wait_for("send onto the bus to reach on-tick", WAIT, || {
+        let r = plugin(
+            &ns,
+            &[
+                "send",
+                "clock",
+                "tick",
+                "-d",
+                r#"{"eventTime":"2026-12-06 12:00:00 +0000 UTC","metadata":{}}"#,
+            ],
+        );
+        if r.code == 0 && r.out.contains("trigger say: succeeded") {
+            Ok(Some(r))
+        } else {
+            Err(format!("exit {}: {}{}", r.code, r.out, r.err))
+        }
+    });
+    assert!(
+        tick.out.contains("/proxy/publish?event=tick → 200 OK"),
+        "{}",
+        tick.out
+    );
+    assert!(tick.out.contains("dependency tick: passed"), "{}", tick.out);
+    tick_pod.assert_running();
+    clock_pod.assert_running();
+
     // get, tree and logs read the same objects.
     let get = plugin(&ns, &["get", "sn", "on-push"]);
     assert_eq!(get.code, 0, "{}{}", get.out, get.err);
@@ -459,7 +514,13 @@ fn why_names_each_broken_layer() {
     assert_eq!(all.code, 1, "on-other-bus has no Deployment: {}", all.out);
     let es = plugin(&ns, &["get", "es", "-o", "json"]);
     let list: Value = serde_json::from_str(&es.out).expect("a JSON List");
-    assert_eq!(list["items"][0]["metadata"]["name"], "hooks");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["clock", "hooks"], "sorted by name");
     let tree = plugin(&ns, &["tree", "eventsource", "hooks", "-o", "json"]);
     assert_eq!(tree.code, 0, "{}{}", tree.out, tree.err);
     let graph: Value = serde_json::from_str(&tree.out).expect("the graph");
