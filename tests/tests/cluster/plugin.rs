@@ -587,6 +587,48 @@ fn why_names_each_broken_layer() {
     es_pod.assert_running();
     bus.assert_running();
 
+    // `logs -f` streams a line written after it started.
+    let follow_out = c.scratch.path().join(format!("follow-{}.txt", ns.name));
+    let file = std::fs::File::create(&follow_out).expect("creating the follow output");
+    let mut follow = Command::new(workspace_bin("kubectl-argo-events"))
+        .args([
+            "logs",
+            "eventsource",
+            "hooks",
+            "-f",
+            "--tail",
+            "0",
+            "--kubeconfig",
+        ])
+        .arg(&c.kubeconfig)
+        .args(["-n", &ns.name])
+        .stdout(file)
+        .spawn()
+        .expect("logs -f runs");
+    let published = || {
+        std::fs::read_to_string(&follow_out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("event published"))
+            .count()
+    };
+    wait_for("logs -f to stream a new line", WAIT, || {
+        // (`--wait 0s`: the Sensors' answers do not matter here, only the POST's.)
+        let r = plugin(&ns, &["send", "hooks", "push", "-d", &body, "--wait", "0s"]);
+        if !r.out.contains("→ 200 OK") {
+            return Err(format!("send: {}{}", r.out, r.err));
+        }
+        Ok((published() > 0).then_some(()))
+    });
+    let text = std::fs::read_to_string(&follow_out).unwrap_or_default();
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with(&format!("[{}] ", es_pod.name))),
+        "{text}"
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+
     // `get --watch` prints the row again when the EventSource's pod goes down.
     let watch_out = c.scratch.path().join(format!("watch-{}.txt", ns.name));
     let file = std::fs::File::create(&watch_out).expect("creating the watch output");
