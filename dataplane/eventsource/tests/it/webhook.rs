@@ -53,6 +53,31 @@ async fn post_json_publishes_the_exact_payload_then_answers() {
 }
 
 #[tokio::test]
+async fn a_number_beyond_f64_is_valid_json_and_passed_on_unchanged() {
+    let port = free_port();
+    let h = Harness::start(webhook(port, json!({})));
+    wait_listening(port).await;
+    let body = r#"{"n": 1e400, "tiny": -1e-400}"#;
+    let request = format!(
+        "POST /example HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, _, text) = raw_http(port, &request).await;
+    assert_eq!((status, text.as_str()), (200, "success"));
+    let events = h.bus.events();
+    assert_eq!(events.len(), 1);
+    let data = String::from_utf8(events[0].data.clone()).unwrap();
+    assert!(data.contains(r#""body":{"n":1e400,"tiny":-1e-400}"#), "{data}");
+    // On the wire (the bus's structured CloudEvent) the bytes survive: JSON data that serde
+    // cannot hold as a number goes as data_base64, and comes back the same.
+    let wire = events[0].to_cloudevent();
+    let back = argo_events_api::cloudevent::Event::from_cloudevent(&wire).unwrap();
+    assert_eq!(back.data, events[0].data);
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn get_publishes_query_parameters() {
     let port = free_port();
     let h = Harness::start(webhook(port, json!({"method": "GET"})));
