@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::gocompat::{self, DecodeError, Decoded};
+
+pub mod guard;
 use crate::{API_VERSION, EventBus, EventSource, GROUP, Sensor};
 
 /// One document of a manifest file.
@@ -144,6 +146,16 @@ pub fn parse_documents(file: &str, text: &str) -> (Vec<Document>, Option<Manifes
             ),
         };
     }
+    if let Err((index, refusal)) = guard::check(text) {
+        return (
+            Vec::new(),
+            Some(ManifestError::Parse {
+                file: file.to_owned(),
+                index,
+                message: refusal.to_string(),
+            }),
+        );
+    }
     let mut docs = Vec::new();
     for (index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let parsed = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(de)
@@ -192,6 +204,7 @@ fn expand_list(file: &str, index: usize, value: Value) -> Vec<Document> {
 
 /// Parses one YAML (or JSON) text into JSON, as kubectl converts it.
 pub fn parse_yaml(text: &str) -> Result<Value, String> {
+    guard::check(text).map_err(|(_, refusal)| refusal.to_string())?;
     let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
     yaml_to_json(yaml)
 }
@@ -278,10 +291,16 @@ pub fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Value, String> {
 pub fn load(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<ManifestError>), ManifestError> {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
-    let mut push = |file: &str, text: &str| {
-        let (d, e) = parse_documents(file, text);
-        docs.extend(d);
-        errors.extend(e);
+    let mut push = |file: &str, text: Result<String, std::io::Error>| match text {
+        Ok(text) => {
+            let (d, e) = parse_documents(file, &text);
+            docs.extend(d);
+            errors.extend(e);
+        }
+        Err(source) => errors.push(ManifestError::Read {
+            path: file.to_owned(),
+            source,
+        }),
     };
     for path in paths {
         if path.as_os_str() == "-" {
@@ -292,15 +311,13 @@ pub fn load(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<ManifestError>), Ma
                     source,
                 }
             })?;
-            push("-", &text);
+            push("-", Ok(text));
             continue;
         }
         for file in expand_paths(std::slice::from_ref(path))? {
-            let text = std::fs::read_to_string(&file).map_err(|source| ManifestError::Read {
-                path: file.display().to_string(),
-                source,
-            })?;
-            push(&file.display().to_string(), &text);
+            // An unreadable file (not UTF-8, no permission) is a finding for that file; the
+            // others are still read.
+            push(&file.display().to_string(), std::fs::read_to_string(&file));
         }
     }
     Ok((docs, errors))

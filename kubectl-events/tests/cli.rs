@@ -953,3 +953,49 @@ fn a_missing_kubeconfig_file_is_named() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
 }
+
+#[test]
+fn hostile_yaml_fails_fast_with_the_right_error_and_the_other_files_are_still_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 100_000;
+    write(
+        dir.path(),
+        "deep.yaml",
+        &format!("a: {}{}\n", "[".repeat(n), "]".repeat(n)),
+    );
+    let mut bomb = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a}}\ndata:\n  big: &big \"{}\"\n  refs:\n",
+        "x".repeat(1_000_000)
+    );
+    for _ in 0..10_000 {
+        bomb.push_str("  - *big\n");
+    }
+    write(dir.path(), "bomb.yaml", &bomb);
+    std::fs::write(
+        dir.path().join("binary.yaml"),
+        [0xff_u8, 0xfe, 0x00, 0x81, 0x9f],
+    )
+    .expect("write");
+    write(dir.path(), "es.yaml", NUMERIC_PORT);
+    let out = run(&["lint", dir.path().to_str().expect("UTF-8 path")]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("deep.yaml#0 nesting deeper than 128 levels"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bomb.yaml#0 aliases would expand this document past 16777216 bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("binary.yaml#0 stream did not contain valid UTF-8"),
+        "{text}"
+    );
+    // The readable EventSource is still checked (its numeric port is upstream's error).
+    assert!(
+        text.contains("es.yaml#0 EventSource argo-events/webhook"),
+        "{text}"
+    );
+    assert!(text.contains("1 object(s) checked"), "{text}");
+}
