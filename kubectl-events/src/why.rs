@@ -17,8 +17,8 @@
 
 use std::io::Write;
 
-use argo_events_api::diagnostics::{self, BusReport, Decisions, TriggerResult, reasons};
-use argo_events_api::{EventSource, Sensor};
+use argo_events_api::Sensor;
+use argo_events_api::diagnostics::{self, BusReport, Decisions};
 use argo_events_webhook::rules::{
     AccessCheck, AccessDecision, access_review, decision_of, sensor_access_checks,
 };
@@ -31,7 +31,7 @@ use kube::{Api, Client};
 use serde::Serialize;
 
 use crate::get::event_time;
-use crate::health::{self, Health, labels};
+use crate::health::{self, labels};
 use crate::online::{self, Object, View};
 
 /// A layer's outcome.
@@ -193,376 +193,21 @@ pub fn ladder(ev: &Evidence<'_>) -> Report {
             return finish(name, l);
         }
     };
-    let deps = dependencies_in_scope(ev, sensor);
-    let ns = ev.sensor.namespace();
-    let deps_in_scope: Vec<_> = sensor
-        .spec
-        .dependencies
-        .iter()
-        .filter(|d| deps.contains(&d.name))
-        .collect();
-
-    // 1. EventSources.
-    let mut evidence = Vec::new();
-    let mut broken: Option<String> = None;
-    let mut sources: Vec<&Object<EventSource>> = Vec::new();
-    for d in &deps_in_scope {
-        match ev
-            .view
-            .sources
-            .iter()
-            .find(|e| e.namespace() == ns && e.name() == d.event_source_name)
-        {
-            None => {
-                evidence.push(format!(
-                    "dependency {}: no EventSource {} in namespace {ns}",
-                    d.name, d.event_source_name
-                ));
-                broken.get_or_insert(format!(
-                    "create the EventSource {}, or correct dependency {}'s eventSourceName",
-                    d.event_source_name, d.name
-                ));
-            }
-            Some(es) => {
-                if let Ok(spec) = &es.watched.object
-                    && !spec
-                        .spec
-                        .event_names()
-                        .iter()
-                        .any(|(_, n)| *n == d.event_name)
-                {
-                    let mut names: Vec<&str> = spec
-                        .spec
-                        .event_names()
-                        .into_iter()
-                        .map(|(_, n)| n)
-                        .collect();
-                    names.sort_unstable();
-                    evidence.push(format!(
-                        "dependency {}: EventSource {} has no event {} (it has: {})",
-                        d.name,
-                        es.name(),
-                        d.event_name,
-                        names.join(", ")
-                    ));
-                    broken.get_or_insert(format!(
-                        "correct dependency {}'s eventName, or add event {} to EventSource {}",
-                        d.name,
-                        d.event_name,
-                        es.name()
-                    ));
-                    continue;
-                }
-                if !sources.iter().any(|s| s.name() == es.name()) {
-                    sources.push(es);
-                }
-            }
-        }
-    }
-    for es in &sources {
-        let v = health::event_source_verdict(ev.view, es);
-        let d = health::deployment_of(ev.view, ns, labels::EVENT_SOURCE, es.name());
-        let pods = health::pods_of(ev.view, ns, labels::EVENT_SOURCE, es.name());
-        evidence.push(format!(
-            "EventSource {}: Deployment {}",
-            es.name(),
-            d.map(|d| format!(
-                "{} {} ready",
-                d.metadata.name.as_deref().unwrap_or_default(),
-                health::deployment_replicas(d)
-            ))
-            .unwrap_or_else(|| "none".into())
-        ));
-        evidence.extend(pods.iter().map(|p| pod_line(p)));
-        for e in sensor_events(ev, "EventSource", es.name())
-            .into_iter()
-            .filter(|e| e.type_.as_deref() == Some("Warning"))
-        {
-            evidence.push(event_line(e));
-        }
-        if v.health != Health::Healthy {
-            // The pods' lines above already say what is wrong with them.
-            if health::event_source_conditions(es).health != Health::Healthy || pods.is_empty() {
-                evidence.push(format!(
-                    "EventSource {}: {}",
-                    es.name(),
-                    v.message.clone().unwrap_or_default()
-                ));
-            }
-            broken.get_or_insert(format!(
-                "read its logs: kubectl argo events logs eventsource {} -n {ns}",
-                es.name()
-            ));
-        }
-    }
-    push(&mut l, evidence, broken);
-
-    // 2. EventBus.
-    let bus = health::bus_name(&sensor.spec.event_bus_name);
-    let mut evidence = Vec::new();
-    let mut broken = None;
-    match ev
-        .view
-        .buses
-        .iter()
-        .find(|b| b.namespace() == ns && b.name() == bus)
-    {
-        None => {
-            evidence.push(format!("no EventBus {bus} in namespace {ns}"));
-            broken = Some(format!(
-                "create the EventBus {bus} in {ns} (the Sensor's spec.eventBusName)"
-            ));
-        }
-        Some(b) => {
-            let v = health::event_bus_verdict(ev.view, b);
-            let kind = b
-                .watched
-                .object
-                .as_ref()
-                .ok()
-                .and_then(|o| o.spec.kind())
-                .unwrap_or("<none>");
-            let sts = health::statefulset_of(ev.view, ns, bus);
-            evidence.push(format!(
-                "EventBus {bus} ({kind}): {}{}",
-                if v.health == Health::Healthy {
-                    "ready".to_string()
-                } else {
-                    v.message.clone().unwrap_or_default()
-                },
-                sts.map(|s| format!(
-                    ", StatefulSet {} {} ready",
-                    s.metadata.name.as_deref().unwrap_or_default(),
-                    health::statefulset_replicas(s)
-                ))
-                .unwrap_or_default()
-            ));
-            if v.health != Health::Healthy {
-                broken = Some(format!(
-                    "the EventBus is not ready: kubectl argo events logs eventbus {bus} -n {ns}"
-                ));
-            }
-        }
-    }
-    for es in &sources {
-        if let Ok(spec) = &es.watched.object {
-            let es_bus = health::bus_name(&spec.spec.event_bus_name);
-            if es_bus != bus {
-                evidence.push(format!("EventSource {} publishes to EventBus {es_bus}, the Sensor reads EventBus {bus}", es.name()));
-                broken.get_or_insert(format!(
-                    "set the same spec.eventBusName on EventSource {} and the Sensor",
-                    es.name()
-                ));
-            }
-        }
-    }
-    push(&mut l, evidence, broken);
-
-    // 3. Events on the bus, and the Sensor reading them.
-    let sensor_pods = health::pods_of(ev.view, ns, labels::SENSOR, ev.sensor.name());
-    let sensor_verdict = health::sensor_verdict(ev.view, ev.sensor);
-    let mut evidence: Vec<String> = sensor_pods.iter().map(|p| pod_line(p)).collect();
-    let mut broken = None;
-    let mut unknown = false;
-    if sensor_verdict.health != Health::Healthy {
-        evidence.push(format!(
-            "Sensor {}: {}",
-            ev.sensor.name(),
-            sensor_verdict.message.clone().unwrap_or_default()
-        ));
-        broken = Some(format!(
-            "the Sensor is not running: kubectl argo events logs sensor {} -n {ns}",
-            ev.sensor.name()
-        ));
-    }
-    match &ev.bus {
-        Err(e) => {
-            evidence.push(format!("the Sensor pod could not be asked: {e}"));
-            unknown = true;
-        }
-        Ok(report) => {
-            for s in report
-                .subscriptions
-                .iter()
-                .filter(|s| deps.contains(&s.dependency))
-                .filter(|s| ev.trigger.is_none_or(|t| t == s.trigger))
-            {
-                let who = format!("trigger {} / dependency {}", s.trigger, s.dependency);
-                if let Some(e) = &s.error {
-                    evidence.push(format!("{who}: the bus could not be asked: {e}"));
-                    unknown = true;
-                    continue;
-                }
-                match s.messages {
-                    Some(0) => {
-                        evidence.push(format!("{who}: no message on subject {}", s.subject));
-                        broken.get_or_insert(format!(
-                            "nothing reached the bus on {}: the EventSource has not published this event (send one: kubectl argo events send {} -n {ns})",
-                            s.subject,
-                            sensor.spec.dependencies.iter().find(|d| d.name == s.dependency).map(|d| format!("{} {}", d.event_source_name, d.event_name)).unwrap_or_default()
-                        ));
-                    }
-                    Some(n) => {
-                        evidence.push(format!("{who}: {n} message(s) on subject {}", s.subject))
-                    }
-                    None => evidence.push(format!("{who}: message count on {} unknown", s.subject)),
-                }
-                match &s.state {
-                    None => {
-                        evidence.push(format!("{who}: durable consumer {} does not exist", s.consumer));
-                        broken.get_or_insert("the Sensor has not subscribed: check its pod's logs".into());
-                    }
-                    Some(c) => evidence.push(format!(
-                        "{who}: consumer {}: {} pending, {} awaiting ack, {} redelivered, delivered up to #{}",
-                        s.consumer, c.pending, c.ack_pending, c.redelivered, c.delivered_stream_seq
-                    )),
-                }
-            }
-        }
-    }
-    push_status(&mut l, evidence, broken, unknown);
-
-    // 4. Dependency filters.
-    let mut evidence = Vec::new();
-    let mut broken = None;
-    let mut unknown = false;
-    match &ev.decisions {
-        Err(e) => {
-            evidence.push(format!("the Sensor pod could not be asked: {e}"));
-            unknown = true;
-        }
-        Ok(decisions) => {
-            for d in decisions
-                .dependencies
-                .iter()
-                .filter(|d| deps.contains(&d.name))
-            {
-                let recent: Vec<_> = d.recent.iter().filter(|v| v.time >= ev.since).collect();
-                if recent.is_empty() {
-                    evidence.push(format!(
-                        "dependency {}: no event since {} ({} seen since the pod started)",
-                        d.name,
-                        ev.since.format("%H:%M:%S"),
-                        d.seen
-                    ));
-                    unknown = true;
-                    continue;
-                }
-                let passed = recent.iter().filter(|v| v.passed).count();
-                evidence.push(format!(
-                    "dependency {}: {passed} of the last {} event(s) passed",
-                    d.name,
-                    recent.len()
-                ));
-                if passed == 0 {
-                    if let Some(last) = recent.last() {
-                        evidence.push(format!(
-                            "dependency {}: event {} rejected: {}",
-                            d.name, last.event_id, last.reason
-                        ));
-                    }
-                    broken.get_or_insert(format!(
-                        "dependency {}'s filters reject the events: compare them with the event data (kubectl argo events simulate)",
-                        d.name
-                    ));
-                }
-            }
-        }
-    }
-    for e in sensor_events(ev, "Sensor", ev.sensor.name())
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reasons::DEPENDENCY_FILTER_FAILED))
-        .rev()
-        .take(3)
-    {
-        evidence.push(event_line(e));
-    }
-    push_status(&mut l, evidence, broken, unknown);
-
+    let cx = layers::Cx {
+        ev,
+        sensor,
+        ns: ev.sensor.namespace(),
+        deps: dependencies_in_scope(ev, sensor),
+    };
+    let (found, sources) = layers::event_sources(&cx);
+    push_findings(&mut l, found);
+    push_findings(&mut l, layers::event_bus(&cx, &sources));
+    push_findings(&mut l, layers::bus_delivery(&cx));
+    push_findings(&mut l, layers::filters(&cx));
     // 6 is needed to judge 5: a trigger refused for lack of RBAC is layer 6's.
-    let (rbac_evidence, rbac_broken, rbac_unknown) = rbac_layer(ev);
-
-    // 5. Triggers.
-    let mut evidence = Vec::new();
-    let mut broken = None;
-    let mut unknown = false;
-    match &ev.decisions {
-        Err(e) => {
-            evidence.push(format!("the Sensor pod could not be asked: {e}"));
-            unknown = true;
-        }
-        Ok(decisions) => {
-            for t in decisions
-                .triggers
-                .iter()
-                .filter(|t| ev.trigger.is_none_or(|x| x == t.name))
-            {
-                let Some(last) = t.recent.iter().rev().find(|o| o.time >= ev.since) else {
-                    evidence.push(format!(
-                        "trigger {}: nothing happened since {}",
-                        t.name,
-                        ev.since.format("%H:%M:%S")
-                    ));
-                    unknown = true;
-                    continue;
-                };
-                match last.result {
-                    TriggerResult::Succeeded => evidence.push(format!(
-                        "trigger {}: succeeded at {}: {}",
-                        t.name,
-                        last.time.format("%H:%M:%S"),
-                        last.message
-                    )),
-                    TriggerResult::NotFired => {
-                        evidence.push(format!(
-                            "trigger {}: did not fire: {}",
-                            t.name, last.message
-                        ));
-                        broken.get_or_insert(format!("trigger {}'s conditions are not met yet: check which dependencies it waits for", t.name));
-                    }
-                    TriggerResult::Failed
-                        if is_forbidden(&last.message) && rbac_broken.is_some() =>
-                    {
-                        evidence.push(format!(
-                            "trigger {}: refused by the API server: {} (RBAC: see layer 6)",
-                            t.name, last.message
-                        ));
-                        unknown = true;
-                    }
-                    TriggerResult::Failed => {
-                        evidence.push(format!(
-                            "trigger {}: failed at {}: {}",
-                            t.name,
-                            last.time.format("%H:%M:%S"),
-                            last.message
-                        ));
-                        broken.get_or_insert(format!("trigger {} fails: fix what the error names (kubectl argo events logs sensor {} -n {ns})", t.name, ev.sensor.name()));
-                    }
-                }
-            }
-        }
-    }
-    for e in sensor_events(ev, "Sensor", ev.sensor.name())
-        .into_iter()
-        .filter(|e| {
-            matches!(
-                e.reason.as_deref(),
-                Some(
-                    reasons::TRIGGER_FAILED
-                        | reasons::TRIGGER_RETRIED
-                        | reasons::TRIGGER_SENT_TO_DLQ
-                )
-            )
-        })
-        .rev()
-        .take(3)
-    {
-        evidence.push(event_line(e));
-    }
-    push_status(&mut l, evidence, broken, unknown);
-
-    // 6. RBAC.
-    push_status(&mut l, rbac_evidence, rbac_broken, rbac_unknown);
+    let rbac = rbac_layer(ev);
+    push_findings(&mut l, layers::triggers(&cx, rbac.1.is_some()));
+    push_status(&mut l, rbac.0, rbac.1, rbac.2);
     finish(name, l)
 }
 
@@ -628,8 +273,8 @@ fn pod_line(p: &Pod) -> String {
     line
 }
 
-fn push(l: &mut Ladder, evidence: Vec<String>, broken: Option<String>) {
-    push_status(l, evidence, broken, false);
+fn push_findings(l: &mut Ladder, f: layers::Findings) {
+    push_status(l, f.evidence, f.broken, f.unknown);
 }
 
 fn push_status(l: &mut Ladder, evidence: Vec<String>, broken: Option<String>, unknown: bool) {
@@ -783,6 +428,8 @@ pub fn print(
     }
     Ok(())
 }
+
+mod layers;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 use super::*;
 use crate::assert_snapshot;
 use crate::online::fixtures;
+use argo_events_api::diagnostics::TriggerResult;
 
 fn at(minutes_ago: i64) -> DateTime<Utc> {
     fixtures::now() - TimeDelta::minutes(minutes_ago)

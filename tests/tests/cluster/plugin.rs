@@ -134,6 +134,33 @@ fn nats(ns: &Namespace) -> (Proc, u16) {
     (proc, port)
 }
 
+/// The namespace install in `ns` with its EventBus `default` turned into an exotic JetStream
+/// bus on a fresh nats-server, and the install's controller running: (the bus, the controller).
+fn exotic_bus_with_controller(ns: &Namespace) -> (Proc, Proc) {
+    namespace_install_into(ns);
+    let (bus, bus_port) = nats(ns);
+    let exotic = json!({"spec": {"jetstream": null, "jetstreamExotic": {
+        "url": format!("nats://127.0.0.1:{bus_port}"), "streamConfig": "replicas: 1\n"}}});
+    ns.must(&[
+        "patch",
+        "eventbus",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        &exotic.to_string(),
+    ]);
+    let mut ctl = start_controller(ns, "controller-manager-0");
+    wait_ready(
+        ns,
+        "eventbus",
+        "default",
+        &["Configured", "Deployed"],
+        &mut ctl,
+    );
+    (bus, ctl)
+}
+
 fn sensor(name: &str, bus: &str, admin: u16, sink: u16) -> String {
     json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
@@ -163,20 +190,7 @@ fn sensor(name: &str, bus: &str, admin: u16, sink: u16) -> String {
 fn why_names_each_broken_layer() {
     let c = cluster();
     let ns = c.namespace("plugin");
-    namespace_install_into(&ns);
-    let (mut bus, bus_port) = nats(&ns);
-    ns.must(&[
-        "patch", "eventbus", "default", "--type", "merge", "-p",
-        &json!({"spec": {"jetstream": null, "jetstreamExotic": {"url": format!("nats://127.0.0.1:{bus_port}"), "streamConfig": "replicas: 1\n"}}}).to_string(),
-    ]);
-    let mut ctl = start_controller(&ns, "controller-manager-0");
-    wait_ready(
-        &ns,
-        "eventbus",
-        "default",
-        &["Configured", "Deployed"],
-        &mut ctl,
-    );
+    let (mut bus, mut ctl) = exotic_bus_with_controller(&ns);
 
     // The Sensor's ServiceAccount may write Events, and nothing else yet.
     ns.must(&["create", "serviceaccount", "plugin-sa"]);
@@ -697,20 +711,7 @@ fn quickstart_tree_send_why() {
     crate::pipeline::install_workflow_crd();
     let c = cluster();
     let ns = c.namespace("quickstart");
-    namespace_install_into(&ns);
-    let (mut bus, bus_port) = nats(&ns);
-    ns.must(&[
-        "patch", "eventbus", "default", "--type", "merge", "-p",
-        &json!({"spec": {"jetstream": null, "jetstreamExotic": {"url": format!("nats://127.0.0.1:{bus_port}"), "streamConfig": "replicas: 1\n"}}}).to_string(),
-    ]);
-    let mut ctl = start_controller(&ns, "controller-manager-0");
-    wait_ready(
-        &ns,
-        "eventbus",
-        "default",
-        &["Configured", "Deployed"],
-        &mut ctl,
-    );
+    let (mut bus, mut ctl) = exotic_bus_with_controller(&ns);
     ns.must(&["create", "serviceaccount", "operate-workflow-sa"]);
     ns.must(&[
         "create",
