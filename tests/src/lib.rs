@@ -1,6 +1,7 @@
 //! Helpers for the cross-crate integration tests in `tests/`.
 
 pub mod kubelet;
+pub mod tools;
 
 use std::io::Write as _;
 use std::path::PathBuf;
