@@ -1,5 +1,6 @@
 //! Cross-crate integration tests: one binary, one module per area.
 
+mod chart;
 mod corpus;
 mod crds;
 mod e2e;

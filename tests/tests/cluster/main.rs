@@ -11,6 +11,7 @@
 //! `argo-events`) from the target directory: `cargo build --workspace --bins` first
 //! (scripts/test does).
 
+mod chart;
 mod containers;
 mod controller;
 mod harness;
@@ -116,6 +117,7 @@ fn trials() -> Vec<Trial> {
     all.extend(smoke_trials());
     all.extend(schema::trials());
     all.extend(install::trials());
+    all.extend(chart::trials());
     all.extend(controller::trials());
     all.extend(webhook::trials());
     all.extend(rbac::trials());
