@@ -6,5 +6,6 @@ mod crds;
 mod e2e;
 mod eventpath;
 mod golden;
+mod krew;
 mod kubevalidate;
 mod manifests;
