@@ -2,7 +2,9 @@
 //!
 //! Upstream runs a Sensor (unless the bus is Kafka) and a recreate-class EventSource with more
 //! than one replica only on the elected leader; rolling-class EventSources (the webhook family)
-//! run on every replica. Losing leadership ends the process so the pod restarts cleanly.
+//! run on every replica. Upstream ends the process when leadership is lost; here a Sensor
+//! replica stops its work and campaigns again in the same process ([`run_elected`]), and a
+//! single Sensor replica rides out bus outages without stopping ([`OnOutage::RideOut`]).
 //!
 //! Two electors implement [`Elector`]:
 //! - [`bus::BusElector`] (default): a lock key on the EventBus itself (JetStream KV bucket
@@ -154,7 +156,24 @@ pub enum Plan {
         lease_name: String,
         /// The bus lock key (`<ns>-sensor-<name>` / `<ns>-eventsource-<name>`).
         lock_key: String,
+        /// What the leader does when it cannot renew (bus lock only; a Lease always gives up
+        /// at its renew deadline).
+        on_outage: OnOutage,
     },
+}
+
+/// What a leader does when it cannot renew its bus lock (the bus is down or unreachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnOutage {
+    /// Give leadership up at the renew deadline, since a standby may take over once it sees
+    /// the lock unchanged for a lease duration (several replicas).
+    GiveUp,
+    /// Keep leading (and working) until another replica is *seen* holding the lock: a write of
+    /// ours that conflicts, then a read naming someone else. For a single replica, whose only
+    /// possible rival is the next pod of a rolling update: during an outage nobody can take the
+    /// lock over, and once the bus is back the first renewal (one retry period) comes well
+    /// before any standby's lease duration of unchanged observation.
+    RideOut,
 }
 
 /// The class of an EventSource.
@@ -202,20 +221,31 @@ fn elect(
     kind: LockKind,
     kafka_bus: bool,
     leader_election: Option<&str>,
+    on_outage: OnOutage,
 ) -> Plan {
     Plan::Elect {
         mechanism: mechanism(kafka_bus, leader_election),
         lease_name: format!("{}-{name}", kind.as_str()),
         lock_key: lock_key(namespace, kind, name),
+        on_outage,
     }
 }
 
-/// The plan of a Sensor replica (`kafka_bus`: the EventBus config is Kafka): every replica of a Sensor on a Kafka bus runs (Kafka consumer
-/// groups share the work); otherwise only the leader, whatever the replica count (as upstream:
-/// a single replica elects itself).
+/// The plan of a Sensor replica (`kafka_bus`: the EventBus config is Kafka; `replicas`: the
+/// Sensor's `spec.replicas` as [`replicas`] reads it). Every replica of a Sensor on a Kafka
+/// bus runs (Kafka consumer groups share the work); otherwise only the leader, whatever the
+/// replica count, as upstream (a single replica elects itself).
+///
+/// A single replica still takes the lock: its Deployment rolls out by surge, so for a while
+/// the old and the new pod both run, and the lock keeps the new one waiting until the old one
+/// released it (two loops on one trigger would split a condition's partial state between
+/// them). But it never stops for a bus outage ([`OnOutage::RideOut`]): nothing needs excluding
+/// while nobody can reach the bus. With several replicas the leader gives up at its renew
+/// deadline ([`OnOutage::GiveUp`]) and campaigns again ([`run_elected`]).
 pub fn plan_sensor(
     namespace: &str,
     name: &str,
+    replicas: i32,
     kafka_bus: bool,
     leader_election: Option<&str>,
 ) -> Plan {
@@ -224,7 +254,19 @@ pub fn plan_sensor(
             reason: "Sensors on a Kafka bus scale horizontally",
         };
     }
-    elect(namespace, name, LockKind::Sensor, false, leader_election)
+    let on_outage = if replicas <= 1 {
+        OnOutage::RideOut
+    } else {
+        OnOutage::GiveUp
+    };
+    elect(
+        namespace,
+        name,
+        LockKind::Sensor,
+        false,
+        leader_election,
+        on_outage,
+    )
 }
 
 /// The plan of an EventSource replica (`kafka_bus`: the EventBus config is Kafka, which
@@ -252,6 +294,7 @@ pub fn plan_event_source(
             LockKind::EventSource,
             kafka_bus,
             leader_election,
+            OnOutage::GiveUp,
         ),
     }
 }
@@ -313,6 +356,7 @@ pub struct Candidate {
     timings: Timings,
     seen: Option<Seen>,
     leading: Option<(u64, Instant)>,
+    on_outage: OnOutage,
 }
 
 impl Candidate {
@@ -323,7 +367,21 @@ impl Candidate {
             timings,
             seen: None,
             leading: None,
+            on_outage: OnOutage::GiveUp,
         }
+    }
+
+    /// The same candidate, leading through outages as `on_outage` says.
+    pub fn with_on_outage(mut self, on_outage: OnOutage) -> Candidate {
+        self.on_outage = on_outage;
+        self
+    }
+
+    /// Whether the renew deadline has passed at `now` while leading (with
+    /// [`OnOutage::RideOut`] this candidate keeps leading anyway).
+    pub fn past_deadline(&self, now: Instant) -> bool {
+        self.leading
+            .is_some_and(|(_, renewed)| renew_window(self.timings, renewed, now).is_none())
     }
 
     /// This candidate's identity.
@@ -392,12 +450,18 @@ impl Candidate {
         self.leading = Some((revision, started));
     }
 
-    /// The leader's next step at `now`: lost exactly at the renew deadline.
+    /// The leader's next step at `now`: lost exactly at the renew deadline, or with
+    /// [`OnOutage::RideOut`] another renew bounded by the retry period (only a conflict ends
+    /// leadership then).
     pub fn renewal(&self, now: Instant) -> Renewal {
         match self.leading {
             None => Renewal::Lost("not the leader".into()),
             Some((revision, renewed)) => match renew_window(self.timings, renewed, now) {
                 Some((_, budget)) => Renewal::Renew { revision, budget },
+                None if self.on_outage == OnOutage::RideOut => Renewal::Renew {
+                    revision,
+                    budget: self.timings.retry_period,
+                },
                 None => Renewal::Lost(format!(
                     "could not renew the lock for {:?} (renew deadline {:?})",
                     now.saturating_duration_since(renewed),
@@ -408,13 +472,15 @@ impl Candidate {
     }
 
     /// How long to wait before the next attempt at `now`: the retry period, cut short by the
-    /// renew deadline while leading.
+    /// renew deadline while leading (past it, riding out an outage: the retry period).
     pub fn pause(&self, now: Instant) -> Duration {
         match self.leading {
             None => self.timings.retry_period,
-            Some((_, renewed)) => {
-                renew_window(self.timings, renewed, now).map_or(Duration::ZERO, |(pause, _)| pause)
-            }
+            Some((_, renewed)) => match renew_window(self.timings, renewed, now) {
+                Some((pause, _)) => pause,
+                None if self.on_outage == OnOutage::RideOut => self.timings.retry_period,
+                None => Duration::ZERO,
+            },
         }
     }
 
@@ -504,7 +570,7 @@ pub enum Outcome<T> {
 ///   released, so two replicas never work at once by hand-over.
 /// - Loss: the work is aborted at once (its future is dropped, which drops and aborts every
 ///   task it owns through its `JoinSet`s) with no grace period, since another replica may
-///   already lead; the caller exits non-zero, as upstream exits the process.
+///   already lead; [`run_elected`] then campaigns again (upstream exits the process).
 pub async fn run_while_leader<T, F, Fut>(
     elector: &mut dyn Elector,
     shutdown: &CancellationToken,
@@ -546,6 +612,36 @@ where
             };
             tracing::error!(identity = %identity, lock = %describe, %reason, "leader lost: work aborted");
             Ok(Outcome::Lost(reason))
+        }
+    }
+}
+
+/// Runs `work` only while this replica leads, for as long as the process runs: after a loss
+/// the work (already aborted by [`run_while_leader`]) is started afresh once this replica
+/// leads again, so a lost lock never ends the process. Returns when shutdown comes (`None`
+/// when it came while standing by) or the work ends by itself while leading (its result).
+pub async fn run_elected<T, F, Fut>(
+    elector: &mut dyn Elector,
+    shutdown: &CancellationToken,
+    set_leader: &(dyn Fn(bool) + Send + Sync),
+    mut work: F,
+) -> Result<Option<T>, ElectionError>
+where
+    F: FnMut(CancellationToken) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let mut losses = 0u64;
+    loop {
+        match run_while_leader(elector, shutdown, set_leader, &mut work).await? {
+            Outcome::NeverLed => return Ok(None),
+            Outcome::Finished(result) => return Ok(Some(result)),
+            Outcome::Lost(reason) => {
+                losses += 1;
+                if shutdown.is_cancelled() {
+                    return Ok(None);
+                }
+                tracing::warn!(identity = %elector.identity(), lock = %elector.describe(), %reason, losses, "leadership lost; the work stopped and this replica campaigns again");
+            }
         }
     }
 }

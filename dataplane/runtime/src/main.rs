@@ -15,8 +15,17 @@
 //!
 //! Sensors (unless the bus is Kafka) and recreate-class EventSources with several replicas run
 //! only on the elected leader ([`argo_events_runtime::election`]): a lock on the EventBus by
-//! default, a Kubernetes Lease with `LEADER_ELECTION=k8s`. A replica that loses leadership
-//! stops and exits non-zero (`leader lost: <identity>: <reason>`), so its pod restarts.
+//! default, a Kubernetes Lease with `LEADER_ELECTION=k8s`. A Sensor replica that loses
+//! leadership stops its work and campaigns again in the same process; a single Sensor replica
+//! keeps leading through bus outages ([`election::OnOutage::RideOut`]). An EventSource replica
+//! that loses leadership exits non-zero (`leader lost: <identity>: <reason>`), so its pod
+//! restarts.
+//!
+//! A Sensor started while its bus is down waits for it (a connection attempt every 5 s at
+//! most, each logged) instead of exiting; once running, it rides out outages: fetches are
+//! retried, durable consumers resume where they were, and unacknowledged events come again.
+//! `TRIGGER_CONCURRENCY` and `TRIGGER_TIMEOUT` tune the trigger loops
+//! ([`argo_events_runtime::sensor::Options::from_lookup`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,7 +43,7 @@ use argo_events_runtime::decisions::DecisionRecorder;
 use argo_events_runtime::diagnostics::{SensorDiagnostics, diagnostics_router};
 use argo_events_runtime::election::bus::BusElector;
 use argo_events_runtime::election::k8s::{LeaseClient, LeaseElector};
-use argo_events_runtime::election::{self, Elector, Mechanism, Outcome, Plan, Timings};
+use argo_events_runtime::election::{self, Elector, Mechanism, OnOutage, Outcome, Plan, Timings};
 use argo_events_runtime::kube_events::{self, EventsObserver, KubeEvents};
 use argo_events_runtime::metrics::{EventSourceMetrics, SensorMetrics, admin_router, serve_router};
 use argo_events_runtime::publish::{EventSourcePublish, publish_router};
@@ -284,9 +293,28 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
                     .merge(diagnostics_router(diagnostics.clone())),
                 shutdown.clone(),
             ));
-            let plan =
-                election::plan_sensor(&namespace, &name, kafka_bus, leader_election.as_deref());
-            let bus = busconnect::connect_with(bus_options.clone()).await?;
+            let plan = election::plan_sensor(
+                &namespace,
+                &name,
+                election::replicas(sensor.spec.replicas),
+                kafka_bus,
+                leader_election.as_deref(),
+            );
+            let options =
+                Options::from_lookup(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
+            tracing::info!(
+                concurrency = options.concurrency,
+                trigger_timeout = ?options.trigger_timeout,
+                "trigger loops"
+            );
+            // A bus that is down at startup is waited for, not a reason to exit.
+            let Some(bus) =
+                busconnect::connect_retrying(bus_options.clone(), &shutdown, busconnect::log_retry)
+                    .await?
+            else {
+                let _ = admin.await;
+                return Ok(());
+            };
             diagnostics.set_bus(bus.clone());
             let elector = elector_for(&plan, &namespace, &bus_options).await?;
             let kube = match kube {
@@ -305,25 +333,30 @@ async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {
                     .context("building the HTTP client")?,
                 sink: Arc::new(LogSink),
             });
-            let runner = SensorRunner {
+            let runner = Arc::new(SensorRunner {
                 sensor,
                 bus,
                 executor: Arc::new(executor),
                 loader: Arc::new(argo_events_runtime::sources::ClusterSourceLoader::default()),
                 metrics: metrics.clone(),
                 observer: decisions,
-                options: Options::default(),
-            };
+                options,
+            });
             ready.store(true, Ordering::SeqCst);
             let set_leader = move |leading: bool| metrics.set_leader(leading);
             let replays = diagnostics.replays();
-            let work = |token: CancellationToken| async move {
-                runner
-                    .run_with_replays(token, replays)
-                    .await
-                    .context("Sensor stopped")
+            // Started afresh each time this replica leads again after a loss.
+            let work = |token: CancellationToken| {
+                let runner = runner.clone();
+                let replays = replays.clone();
+                async move {
+                    runner
+                        .run_shared(token, replays)
+                        .await
+                        .context("Sensor stopped")
+                }
             };
-            let result = run_planned(&plan, elector, &shutdown, &set_leader, work).await;
+            let result = run_sensor_planned(&plan, elector, &shutdown, &set_leader, work).await;
             shutdown.cancel();
             let _ = admin.await;
             result
@@ -341,6 +374,7 @@ async fn elector_for(
         mechanism,
         lease_name,
         lock_key,
+        on_outage,
     } = plan
     else {
         return Ok(None);
@@ -352,12 +386,10 @@ async fn elector_for(
     }
     let identity = election::identity(env);
     Ok(Some(match mechanism {
-        Mechanism::Bus => Box::new(BusElector::new(
-            bus_options.clone(),
-            lock_key.clone(),
-            identity,
-            timings,
-        )),
+        Mechanism::Bus => Box::new(
+            BusElector::new(bus_options.clone(), lock_key.clone(), identity, timings)
+                .with_on_outage(*on_outage),
+        ),
         Mechanism::Kubernetes => {
             if namespace.is_empty() {
                 anyhow::bail!(
@@ -406,6 +438,40 @@ where
         Outcome::Finished(result) => result,
         Outcome::Lost(reason) => Err(anyhow::anyhow!("leader lost: {identity}: {reason}")),
     }
+}
+
+/// A Sensor's [`run_planned`]: losing leadership stops the work and campaigns again in this
+/// process ([`election::run_elected`]), never exits.
+async fn run_sensor_planned<F, Fut>(
+    plan: &Plan,
+    elector: Option<Box<dyn Elector>>,
+    shutdown: &CancellationToken,
+    set_leader: &(dyn Fn(bool) + Send + Sync),
+    mut work: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let Some(mut elector) = elector else {
+        if let Plan::Everyone { reason } = plan {
+            tracing::info!(reason, "no leader election: this replica runs");
+        }
+        set_leader(true);
+        return work(shutdown.clone()).await;
+    };
+    if let Plan::Elect {
+        on_outage: OnOutage::RideOut,
+        ..
+    } = plan
+    {
+        tracing::info!(
+            "a single replica: it takes the lock (rolling updates) but keeps it through bus outages"
+        );
+    }
+    election::run_elected(elector.as_mut(), shutdown, set_leader, work)
+        .await?
+        .unwrap_or(Ok(()))
 }
 
 async fn kube_client() -> anyhow::Result<kube::Client> {

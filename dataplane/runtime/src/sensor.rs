@@ -118,6 +118,21 @@ impl SensorObserver for LogObserver {
     }
 }
 
+/// Env var: firings in flight at once per trigger loop ([`Options::concurrency`]).
+pub const TRIGGER_CONCURRENCY: &str = "TRIGGER_CONCURRENCY";
+/// Env var: the longest attempt of a trigger kind without a timeout of its own
+/// ([`Options::trigger_timeout`], a Go duration).
+pub const TRIGGER_TIMEOUT: &str = "TRIGGER_TIMEOUT";
+/// Default of [`Options::concurrency`].
+pub const DEFAULT_TRIGGER_CONCURRENCY: usize = 4;
+/// Largest accepted [`Options::concurrency`].
+pub const MAX_TRIGGER_CONCURRENCY: usize = 256;
+/// Default of [`Options::trigger_timeout`] (as upstream's http trigger's default timeout).
+pub const DEFAULT_TRIGGER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long past its own `timeout` an http attempt may run before the loop gives up on it (the
+/// client enforces `timeout` itself; this only backs it up).
+const HTTP_TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -133,6 +148,92 @@ pub struct Options {
     pub max_deliveries: u64,
     /// Ack confirmations awaited in the background at once.
     pub acks_in_flight: usize,
+    /// Firings in flight at once per trigger (`TRIGGER_CONCURRENCY`, default 4): a slow or
+    /// hung action holds one slot, and later events go on in the others. Events of a trigger
+    /// may then complete out of bus order; 1 keeps the order (each event is settled before
+    /// the next is taken).
+    pub concurrency: usize,
+    /// The longest attempt of a trigger kind that has no timeout of its own
+    /// (`TRIGGER_TIMEOUT`, default 60 s): an attempt cut off fails retryably. An http
+    /// trigger's attempt is bounded by its `timeout` (seconds, default 60); a `k8s` or
+    /// `argoWorkflow` trigger waiting for `policy.k8s` labels gets its backoff's total wait
+    /// on top ([`attempt_timeout`]).
+    pub trigger_timeout: Duration,
+}
+
+impl Options {
+    /// The defaults with `TRIGGER_CONCURRENCY` and `TRIGGER_TIMEOUT` read through `lookup`;
+    /// a value that cannot be used is an error naming the variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Options, String> {
+        let mut options = Options::default();
+        if let Some(text) = lookup(TRIGGER_CONCURRENCY) {
+            options.concurrency = text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_TRIGGER_CONCURRENCY).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "{TRIGGER_CONCURRENCY} must be a whole number from 1 to {MAX_TRIGGER_CONCURRENCY}, got {text:?}"
+                    )
+                })?;
+        }
+        if let Some(text) = lookup(TRIGGER_TIMEOUT) {
+            options.trigger_timeout = argo_events_api::duration::parse_go_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!(
+                        "{TRIGGER_TIMEOUT} must be a positive Go duration (e.g. 60s), got {text:?}"
+                    )
+                })?;
+        }
+        Ok(options)
+    }
+}
+
+/// The longest one attempt of a rendered trigger may take: an http trigger's own `timeout`
+/// (plus a second, the client enforcing it first); `default` for other kinds, plus the total
+/// wait of the `policy.k8s` backoff for `k8s` and `argoWorkflow` triggers that wait for labels.
+pub fn attempt_timeout(
+    rendered: &Rendered,
+    policy: Option<&argo_events_api::TriggerPolicy>,
+    default: Duration,
+) -> Duration {
+    if let Some(http) = &rendered.template.http {
+        return http.effective_timeout().saturating_add(HTTP_TIMEOUT_GRACE);
+    }
+    let waits_for_labels = matches!(rendered.kind, "k8s" | "argoWorkflow")
+        && policy
+            .and_then(|p| p.k8s.as_ref())
+            .is_some_and(|k| !k.labels.is_empty());
+    if !waits_for_labels {
+        return default;
+    }
+    let backoff = policy
+        .and_then(|p| p.k8s.as_ref())
+        .and_then(|k| k.backoff.clone())
+        .unwrap_or_default()
+        .effective()
+        .unwrap_or(EffectiveBackoff::ONCE);
+    default.saturating_add(backoff_total(&backoff))
+}
+
+/// The most a backoff's polls can wait in all (a wait between each two of its `steps`
+/// checks, every one at its full jitter), capped at a day.
+fn backoff_total(backoff: &EffectiveBackoff) -> Duration {
+    let cap = Duration::from_secs(24 * 3600).as_secs_f64();
+    let mut wait = backoff.duration.as_secs_f64();
+    let mut total = 0.0f64;
+    for _ in 1..backoff.steps.max(1) {
+        total += wait * (1.0 + backoff.jitter.max(0.0));
+        if !total.is_finite() || total >= cap {
+            total = cap;
+            break;
+        }
+        wait *= backoff.factor.max(0.0);
+    }
+    Duration::try_from_secs_f64(total.min(cap)).unwrap_or(Duration::ZERO)
 }
 
 impl Default for Options {
@@ -144,6 +245,8 @@ impl Default for Options {
             heartbeat: Duration::from_secs(5),
             max_deliveries: 5,
             acks_in_flight: 256,
+            concurrency: DEFAULT_TRIGGER_CONCURRENCY,
+            trigger_timeout: DEFAULT_TRIGGER_TIMEOUT,
         }
     }
 }
@@ -202,28 +305,50 @@ impl SensorRunner {
         shutdown: CancellationToken,
         replays: Arc<Replays>,
     ) -> Result<(), SensorError> {
+        Arc::new(self).run_shared(shutdown, replays).await
+    }
+
+    /// [`SensorRunner::run_with_replays`] on a shared runner, which can be run again after it
+    /// stopped (a replica that leads again after losing leadership starts its loops afresh:
+    /// condition state is read back from the bus, durable consumers resume where they were).
+    ///
+    /// While the bus is unavailable, opening the key-value bucket, reading condition state and
+    /// opening consumers are retried with [`crate::busconnect::Backoff`] until shutdown, and
+    /// failed fetches every second: a bus outage never ends the loops.
+    pub async fn run_shared(
+        self: Arc<Self>,
+        shutdown: CancellationToken,
+        replays: Arc<Replays>,
+    ) -> Result<(), SensorError> {
         let name = self.sensor.metadata.name.clone().unwrap_or_default();
         let machine_problems = SensorMachine::new(&self.sensor).problems();
         for p in &machine_problems {
             tracing::error!(sensor = %name, problem = %p, "this part of the Sensor will never match or fire");
         }
-        let kv: Arc<dyn KeyValue> = Arc::from(
-            self.bus
-                .key_value(&naming::kv_bucket(&name))
-                .await
-                .map_err(|source| SensorError::Bus {
-                    trigger: String::new(),
-                    source,
-                })?,
-        );
-        let runner = Arc::new(self);
+        let bucket = naming::kv_bucket(&name);
+        let opened = retry_unavailable("opening the condition-state bucket", "", &shutdown, || {
+            self.bus.key_value(&bucket)
+        })
+        .await;
+        let kv: Arc<dyn KeyValue> = match opened {
+            None => return Ok(()),
+            Some(kv) => Arc::from(kv.map_err(|source| SensorError::Bus {
+                trigger: String::new(),
+                source,
+            })?),
+        };
+        let runner = self;
         let mut tasks = tokio::task::JoinSet::new();
         for trigger in runner.sensor.spec.triggers.clone() {
             let runner = runner.clone();
             let kv = kv.clone();
             let shutdown = shutdown.clone();
             let replays = replays.clone();
-            tasks.spawn(async move { runner.run_trigger(trigger, kv, replays, shutdown).await });
+            tasks.spawn(async move {
+                runner
+                    .run_trigger(Arc::new(trigger), kv, replays, shutdown)
+                    .await
+            });
         }
         let mut result = Ok(());
         while let Some(joined) = tasks.join_next().await {
@@ -251,38 +376,57 @@ impl SensorRunner {
 
     async fn run_trigger(
         self: Arc<Self>,
-        trigger: Trigger,
+        trigger: Arc<Trigger>,
         kv: Arc<dyn KeyValue>,
         replays: Arc<Replays>,
         shutdown: CancellationToken,
     ) -> Result<(), SensorError> {
-        let trigger_name = trigger
-            .template
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
+        let trigger_name: Arc<str> = Arc::from(
+            trigger
+                .template
+                .as_ref()
+                .map(|t| t.name.as_str())
+                .unwrap_or_default(),
+        );
         let bus_err = |source| SensorError::Bus {
-            trigger: trigger_name.clone(),
+            trigger: trigger_name.to_string(),
             source,
         };
         // One engine per trigger, so each trigger acknowledges its own deliveries.
         let mut single = self.sensor.clone();
-        single.spec.triggers = vec![trigger.clone()];
+        single.spec.triggers = vec![(*trigger).clone()];
         let machine = SensorMachine::new(&single);
         let deps = trigger_dependencies(&single, &trigger);
-        let mut state = load_state(kv.as_ref(), &trigger_name, &expression_of(&trigger), &deps)
-            .await
-            .map_err(bus_err)?;
+        let expression = expression_of(&trigger);
+        let loaded = retry_unavailable("reading condition state", &trigger_name, &shutdown, || {
+            load_state(kv.as_ref(), &trigger_name, &expression, &deps)
+        })
+        .await;
+        let mut state = match loaded {
+            None => return Ok(()),
+            Some(loaded) => loaded.map_err(bus_err)?,
+        };
 
         let (tx, mut rx) = mpsc::channel::<(String, Delivery)>(self.options.batch * 2);
         let mut fetchers = tokio::task::JoinSet::new();
         for subscription in trigger_subscriptions(&single, &trigger) {
-            let mut consumer = self.bus.subscribe(&subscription).await.map_err(bus_err)?;
+            let opened = retry_unavailable(
+                "opening the durable consumer",
+                &trigger_name,
+                &shutdown,
+                || self.bus.subscribe(&subscription),
+            )
+            .await;
+            let mut consumer = match opened {
+                None => return Ok(()),
+                Some(consumer) => consumer.map_err(bus_err)?,
+            };
             let tx = tx.clone();
             let shutdown = shutdown.clone();
             let options = self.options.clone();
             let dep_name = subscription.dependency;
             fetchers.spawn(async move {
+                let mut failing = FailureLog::default();
                 loop {
                     let batch = tokio::select! {
                         _ = shutdown.cancelled() => return,
@@ -290,6 +434,9 @@ impl SensorRunner {
                     };
                     match batch {
                         Ok(deliveries) => {
+                            if let Some(failed_for) = failing.recovered() {
+                                tracing::info!(dependency = %dep_name, ?failed_for, "fetching works again");
+                            }
                             for d in deliveries {
                                 if tx.send((dep_name.clone(), d)).await.is_err() {
                                     return;
@@ -300,7 +447,9 @@ impl SensorRunner {
                             tracing::error!(dependency = %dep_name, sequence, %reason, "skipping a message that is not a CloudEvent");
                         }
                         Err(e) => {
-                            tracing::warn!(dependency = %dep_name, error = %e, "fetch failed; retrying");
+                            if let Some(failed_for) = failing.failed(Instant::now()) {
+                                tracing::warn!(dependency = %dep_name, error = %e, ?failed_for, "fetch failed; retrying every second");
+                            }
                             tokio::select! {
                                 _ = shutdown.cancelled() => return,
                                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -322,15 +471,32 @@ impl SensorRunner {
         // back after the redelivery delay, as the bus would deliver it again.
         let mut inlet = replays.open(&trigger_name);
         let mut replays_again = tokio::task::JoinSet::new();
+        // Firings in flight: at most `concurrency`, each settling its own delivery, so a slow
+        // or hung action delays only its own event. The engine and condition state stay here,
+        // one event at a time.
+        let limit = self.options.concurrency.max(1);
+        let mut running: tokio::task::JoinSet<Fired> = tokio::task::JoinSet::new();
+        let ctx = SettleContext {
+            trigger: &trigger_name,
+            deps: &deps,
+            kv: &kv,
+        };
         loop {
             while replays_again.try_join_next().is_some() {}
             let (dep, delivery, replayed) = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
-                n = rx.recv() => match n {
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    let again = inlet.again();
+                    let mut loop_state = LoopState { state: &mut state, seen: &mut seen, acks: &mut acks, again: &again, replays_again: &mut replays_again };
+                    settle_fired(&ctx, joined, &mut loop_state).await;
+                    continue;
+                }
+                n = rx.recv(), if running.len() < limit => match n {
                     Some((dep, delivery)) => (dep, delivery, false),
                     None => break,
                 },
-                Some(injected) = inlet.recv() => {
+                Some(injected) = inlet.recv(), if running.len() < limit => {
                     tracing::info!(trigger = %trigger_name, dependency = %injected.dependency, sequence = injected.sequence, event_id = %injected.event.id, delivered = injected.delivered, "replaying a stored event");
                     let (dep, delivery) = injected.into_delivery();
                     (dep, delivery, true)
@@ -365,47 +531,72 @@ impl SensorRunner {
             for v in &outcome.triggers {
                 self.observer.decision(v);
             }
-            let settled = self
-                .carry_out(
-                    &trigger,
-                    &trigger_name,
-                    &deps,
-                    &outcome.commands,
-                    &delivery,
-                    limiter.as_mut(),
-                    &kv,
-                    &state,
-                )
-                .await;
-            match settled {
-                Settle::Ack => {
-                    seen.insert(&delivery.event.id);
-                    if !replayed {
-                        acks.ack(delivery).await;
-                    }
-                }
-                Settle::Redeliver(delay) if replayed => {
+            let fires = match self
+                .record(&trigger_name, &deps, outcome.commands, &kv, &state)
+                .await
+            {
+                Ok(fires) => fires,
+                Err(delay) => {
+                    // Condition state could not be written: as if nothing happened.
                     state = snapshot;
                     let again = inlet.again();
-                    let injected = Injected {
-                        dependency: dep,
-                        sequence: delivery.stream_sequence,
-                        delivered: delivery.delivered + 1,
-                        event: delivery.event,
+                    let mut loop_state = LoopState {
+                        state: &mut state,
+                        seen: &mut seen,
+                        acks: &mut acks,
+                        again: &again,
+                        replays_again: &mut replays_again,
                     };
-                    replays_again.spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        // The loop has stopped when this fails: the replay ends there.
-                        let _ = again.send(injected).await;
-                    });
+                    let fired = Fired {
+                        dep,
+                        delivery,
+                        replayed,
+                        settle: Settle::Redeliver(delay),
+                        restore: Vec::new(),
+                    };
+                    settle_fired(&ctx, Ok(fired), &mut loop_state).await;
+                    continue;
                 }
-                Settle::Redeliver(delay) => {
-                    state = snapshot;
-                    if let Err(e) = delivery.acker.nak(Some(delay)).await {
-                        tracing::warn!(trigger = %trigger_name, error = %e, "nak failed; the bus redelivers after its ack wait");
-                    }
+            };
+            if fires.is_empty() {
+                seen.insert(&delivery.event.id);
+                if !replayed {
+                    acks.ack(delivery).await;
                 }
+                continue;
             }
+            // The stored events this firing consumed (those of other dependencies): put back
+            // if it fails and the event comes again, as the state was before it.
+            let restore = consumed(&snapshot, &trigger_name, &dep, &fires);
+            if let Some(l) = limiter.as_mut() {
+                l.wait().await;
+            }
+            let this = self.clone();
+            let trigger = trigger.clone();
+            let name = trigger_name.clone();
+            running.spawn(async move {
+                let settle = this.fire(&trigger, &name, &fires, &delivery).await;
+                Fired {
+                    dep,
+                    delivery,
+                    replayed,
+                    settle,
+                    restore,
+                }
+            });
+        }
+        // Let what is in flight finish (each firing is bounded by its trigger's timeout) and
+        // settle it, so nothing that succeeded is redelivered needlessly.
+        while let Some(joined) = running.join_next().await {
+            let again = inlet.again();
+            let mut loop_state = LoopState {
+                state: &mut state,
+                seen: &mut seen,
+                acks: &mut acks,
+                again: &again,
+                replays_again: &mut replays_again,
+            };
+            settle_fired(&ctx, joined, &mut loop_state).await;
         }
         acks.drain().await;
         fetchers.abort_all();
@@ -413,71 +604,82 @@ impl SensorRunner {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn carry_out(
+    /// Carries out what the engine decided except firing, in order: condition state written,
+    /// failures reported. Returns the firings to run, or the redelivery delay when condition
+    /// state could not be written.
+    async fn record(
         &self,
-        trigger: &Trigger,
         trigger_name: &str,
         deps: &[String],
-        commands: &[Command],
-        delivery: &Delivery,
-        limiter: Option<&mut RateLimiter>,
+        commands: Vec<Command>,
         kv: &Arc<dyn KeyValue>,
         state: &State,
-    ) -> Settle {
-        let mut limiter = limiter;
+    ) -> Result<Vec<Firing>, Duration> {
+        let mut fires = Vec::new();
         for command in commands {
             match command {
                 Command::Persist { trigger: t } | Command::Reset { trigger: t, .. } => {
                     if let Err(e) =
-                        persist_trigger(kv.as_ref(), t, state.triggers.get(t), deps).await
+                        persist_trigger(kv.as_ref(), &t, state.triggers.get(&t), deps).await
                     {
                         tracing::warn!(trigger = %t, error = %e, "could not persist condition state; redelivering");
-                        return Settle::Redeliver(Duration::from_secs(1));
+                        return Err(Duration::from_secs(1));
                     }
                 }
                 Command::Fire {
                     events, rendered, ..
-                } => {
-                    if let Some(l) = limiter.as_deref_mut() {
-                        l.wait().await;
-                    }
-                    let result = self
-                        .with_heartbeat(
-                            delivery,
-                            self.execute_with_retry(trigger, trigger_name, rendered, events),
-                        )
-                        .await;
-                    match result {
-                        Ok(()) => {}
-                        Err(e)
-                            if e.is_retryable()
-                                && delivery.delivered < self.options.max_deliveries =>
-                        {
-                            tracing::warn!(trigger = %trigger_name, error = %e, delivered = delivery.delivered, "trigger failed; the event will be redelivered");
-                            let delay =
-                                Duration::from_secs(2u64.pow(delivery.delivered.min(6) as u32));
-                            self.observer.retried(
-                                trigger_name,
-                                &e.to_string(),
-                                &Retry::Redelivery {
-                                    delivered: delivery.delivered,
-                                    max: self.options.max_deliveries,
-                                    delay,
-                                },
-                            );
-                            return Settle::Redeliver(delay);
-                        }
-                        Err(e) => {
-                            self.dead_letter(trigger, trigger_name, events, &e).await;
-                        }
-                    }
-                }
+                } => fires.push(Firing { events, rendered }),
                 Command::Fail { error, .. } => {
                     self.metrics.action_failed(trigger_name);
                     self.observer.executed(trigger_name, &Err(error.clone()));
                 }
                 Command::Ack => {}
+            }
+        }
+        Ok(fires)
+    }
+
+    /// Runs the firings of one delivery (with retries, heartbeats and the dead-letter
+    /// trigger) and says how the delivery is to be settled.
+    async fn fire(
+        &self,
+        trigger: &Trigger,
+        trigger_name: &str,
+        fires: &[Firing],
+        delivery: &Delivery,
+    ) -> Settle {
+        for firing in fires {
+            let result = self
+                .with_heartbeat(
+                    delivery,
+                    self.execute_with_retry(
+                        trigger,
+                        trigger_name,
+                        &firing.rendered,
+                        &firing.events,
+                    ),
+                )
+                .await;
+            match result {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() && delivery.delivered < self.options.max_deliveries => {
+                    tracing::warn!(trigger = %trigger_name, error = %e, delivered = delivery.delivered, "trigger failed; the event will be redelivered");
+                    let delay = Duration::from_secs(2u64.pow(delivery.delivered.min(6) as u32));
+                    self.observer.retried(
+                        trigger_name,
+                        &e.to_string(),
+                        &Retry::Redelivery {
+                            delivered: delivery.delivered,
+                            max: self.options.max_deliveries,
+                            delay,
+                        },
+                    );
+                    return Settle::Redeliver(delay);
+                }
+                Err(e) => {
+                    self.dead_letter(trigger, trigger_name, &firing.events, &e)
+                        .await;
+                }
             }
         }
         Settle::Ack
@@ -521,12 +723,26 @@ impl SensorRunner {
         let steps = backoff.steps.max(1);
         let mut wait = backoff.duration;
         let mut attempt = 1;
+        let limit = attempt_timeout(
+            rendered,
+            trigger.policy.as_ref(),
+            self.options.trigger_timeout,
+        );
         loop {
             let started = Instant::now();
-            let result = self
-                .executor
-                .execute(trigger_name, rendered, events, trigger.policy.as_ref())
-                .await;
+            let attempt_result = tokio::time::timeout(
+                limit,
+                self.executor
+                    .execute(trigger_name, rendered, events, trigger.policy.as_ref()),
+            )
+            .await;
+            let result = attempt_result.unwrap_or_else(|_| {
+                Err(TriggerError::TimedOut {
+                    trigger: trigger_name.to_owned(),
+                    kind: rendered.kind.to_owned(),
+                    after: limit,
+                })
+            });
             self.metrics
                 .action_duration(trigger_name, started.elapsed());
             match result {
@@ -601,6 +817,190 @@ impl SensorRunner {
 enum Settle {
     Ack,
     Redeliver(Duration),
+}
+
+/// One firing the engine asked for.
+struct Firing {
+    events: BTreeMap<String, Event>,
+    rendered: Box<Rendered>,
+}
+
+/// A delivery whose firings ran, and how to settle it.
+struct Fired {
+    dep: String,
+    delivery: Delivery,
+    replayed: bool,
+    settle: Settle,
+    /// Stored events the firing consumed, put back on a redelivery.
+    restore: Vec<(String, StoredEvent)>,
+}
+
+/// What settling needs from the trigger loop that does not change.
+struct SettleContext<'a> {
+    trigger: &'a str,
+    deps: &'a [String],
+    kv: &'a Arc<dyn KeyValue>,
+}
+
+/// What settling changes in the trigger loop.
+struct LoopState<'a> {
+    state: &'a mut State,
+    seen: &'a mut Dedupe,
+    acks: &'a mut AckQueue,
+    again: &'a mpsc::Sender<Injected>,
+    replays_again: &'a mut tokio::task::JoinSet<()>,
+}
+
+/// Settles a delivery whose firings finished: acked (and remembered as seen) on success;
+/// on a redelivery, the events the firing consumed go back into the condition state where
+/// no newer event took their place, and the bus (or the replay inlet) gets it again later.
+async fn settle_fired(
+    ctx: &SettleContext<'_>,
+    joined: Result<Fired, tokio::task::JoinError>,
+    lp: &mut LoopState<'_>,
+) {
+    let fired = match joined {
+        Ok(fired) => fired,
+        Err(e) => {
+            // Not settled: the bus delivers it again after its ack wait.
+            tracing::error!(trigger = %ctx.trigger, error = %e, "a firing task stopped; its event is redelivered after the ack wait");
+            return;
+        }
+    };
+    let Fired {
+        dep,
+        delivery,
+        replayed,
+        settle,
+        restore,
+    } = fired;
+    let delay = match settle {
+        Settle::Ack => {
+            lp.seen.insert(&delivery.event.id);
+            if !replayed {
+                lp.acks.ack(delivery).await;
+            }
+            return;
+        }
+        Settle::Redeliver(delay) => delay,
+    };
+    if !restore.is_empty() {
+        let ts = lp.state.triggers.entry(ctx.trigger.to_owned()).or_default();
+        for (d, stored) in restore {
+            ts.events.entry(d).or_insert(stored);
+        }
+        if let Err(e) = persist_trigger(
+            ctx.kv.as_ref(),
+            ctx.trigger,
+            lp.state.triggers.get(ctx.trigger),
+            ctx.deps,
+        )
+        .await
+        {
+            tracing::warn!(trigger = %ctx.trigger, error = %e, "could not persist the restored condition state; it is kept in memory");
+        }
+    }
+    if replayed {
+        let again = lp.again.clone();
+        let injected = Injected {
+            dependency: dep,
+            sequence: delivery.stream_sequence,
+            delivered: delivery.delivered + 1,
+            event: delivery.event,
+        };
+        lp.replays_again.spawn(async move {
+            tokio::time::sleep(delay).await;
+            // The loop has stopped when this fails: the replay ends there.
+            let _ = again.send(injected).await;
+        });
+    } else if let Err(e) = delivery.acker.nak(Some(delay)).await {
+        tracing::warn!(trigger = %ctx.trigger, error = %e, "nak failed; the bus redelivers after its ack wait");
+    }
+}
+
+/// The stored events of `snapshot` (the state before the event on `dep`) that `fires`
+/// consumed: those of the other dependencies of the firing.
+fn consumed(
+    snapshot: &State,
+    trigger: &str,
+    dep: &str,
+    fires: &[Firing],
+) -> Vec<(String, StoredEvent)> {
+    let Some(ts) = snapshot.triggers.get(trigger) else {
+        return Vec::new();
+    };
+    ts.events
+        .iter()
+        .filter(|(d, _)| d.as_str() != dep && fires.iter().any(|f| f.events.contains_key(*d)))
+        .map(|(d, stored)| (d.clone(), stored.clone()))
+        .collect()
+}
+
+/// Runs `call` until it does not fail with [`argo_events_bus::BusError::Unavailable`],
+/// waiting [`crate::busconnect::Backoff`] between attempts (each logged); `None` when
+/// `shutdown` comes first.
+async fn retry_unavailable<T, F, Fut>(
+    what: &str,
+    trigger: &str,
+    shutdown: &CancellationToken,
+    mut call: F,
+) -> Option<Result<T, argo_events_bus::BusError>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, argo_events_bus::BusError>>,
+{
+    let mut backoff = crate::busconnect::Backoff::default();
+    let mut attempt = 0u32;
+    loop {
+        attempt = attempt.saturating_add(1);
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = call() => r,
+        };
+        match result {
+            Err(argo_events_bus::BusError::Unavailable(reason)) => {
+                let wait = backoff.next_wait();
+                tracing::warn!(trigger, attempt, retry_in = ?wait, %reason, "{what}: the event bus is unavailable; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            other => return Some(other),
+        }
+    }
+}
+
+/// Rate-limits the logs of a failure that repeats (a fetch every second through an outage):
+/// the first failure, then one per [`FailureLog::PERIOD`].
+#[derive(Debug, Default)]
+struct FailureLog {
+    /// Failing since, and last logged at.
+    failing: Option<(Instant, Instant)>,
+}
+
+impl FailureLog {
+    const PERIOD: Duration = Duration::from_secs(30);
+
+    /// A failure at `now`: `Some(failing for)` when it is to be logged.
+    fn failed(&mut self, now: Instant) -> Option<Duration> {
+        match self.failing {
+            None => {
+                self.failing = Some((now, now));
+                Some(Duration::ZERO)
+            }
+            Some((since, said)) if now.duration_since(said) >= Self::PERIOD => {
+                self.failing = Some((since, now));
+                Some(now.duration_since(since))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// A success: `Some(failed for)` when it ends a run of failures.
+    fn recovered(&mut self) -> Option<Duration> {
+        self.failing.take().map(|(since, _)| since.elapsed())
+    }
 }
 
 /// Acks confirmed in the background, at most `limit` at a time.

@@ -205,6 +205,16 @@ pub enum TriggerError {
         /// How many times it was read.
         attempts: u32,
     },
+    /// One attempt took longer than the trigger's timeout and was abandoned.
+    #[error("trigger {trigger}: the {kind} action did not finish within {after:?}")]
+    TimedOut {
+        /// Trigger name.
+        trigger: String,
+        /// The action kind.
+        kind: String,
+        /// The timeout.
+        after: Duration,
+    },
     /// An Argo Workflow operation that needs the Argo Server's API.
     #[error(
         "trigger {trigger}: argoWorkflow operation {operation:?} needs the Argo Server API, which \
@@ -226,7 +236,9 @@ impl TriggerError {
         match self {
             TriggerError::HttpRequest { source, .. } => !source.is_builder(),
             TriggerError::HttpStatus { status, .. } => retryable_status(*status),
-            TriggerError::NatsConnect { .. } | TriggerError::NatsPublish { .. } => true,
+            TriggerError::NatsConnect { .. }
+            | TriggerError::NatsPublish { .. }
+            | TriggerError::TimedOut { .. } => true,
             TriggerError::Kube { source, .. } => kube_retryable(source),
             TriggerError::Unsupported { .. }
             | TriggerError::InvalidSpec { .. }

@@ -9,7 +9,11 @@ use argo_events_bus::leaderlock::{BUCKET, LeaderLock, LockWriteError};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use super::{Candidate, ElectionError, Elector, Hold, Renewal, Step, Timings};
+use super::{Candidate, ElectionError, Elector, Hold, OnOutage, Renewal, Step, Timings};
+
+/// While renewals keep failing, one warning per this period (the first failure is logged at
+/// once).
+const FAILING_LOG_PERIOD: Duration = Duration::from_secs(30);
 
 /// Elects through the bus's `leader-election` KV bucket.
 pub struct BusElector {
@@ -36,6 +40,13 @@ impl BusElector {
             candidate: Candidate::new(identity, timings),
             lock: None,
         }
+    }
+
+    /// The same elector, leading through bus outages as `on_outage` says
+    /// ([`OnOutage::RideOut`]: a single replica keeps leading until it sees another holder).
+    pub fn with_on_outage(mut self, on_outage: OnOutage) -> BusElector {
+        self.candidate = self.candidate.with_on_outage(on_outage);
+        self
     }
 
     async fn lock(&mut self) -> Result<LeaderLock, BusError> {
@@ -153,6 +164,8 @@ impl Elector for BusElector {
             return Hold::Lost("the leader lock was never opened".into());
         };
         let identity = self.candidate.identity().to_owned();
+        // Renewals failing since (for rate-limited logs), and when that was last said.
+        let mut failing: Option<(Instant, Instant)> = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => {
@@ -176,7 +189,12 @@ impl Elector for BusElector {
                 Renewal::Renew { revision, budget } => (revision, budget),
             };
             match within(budget, lock.update(&identity, revision)).await {
-                Ok(revision) => self.candidate.renewed(revision, started),
+                Ok(revision) => {
+                    self.candidate.renewed(revision, started);
+                    if let Some((since, _)) = failing.take() {
+                        tracing::info!(lock = %self.describe(), failed_for = ?since.elapsed(), "renewing the leader lock works again");
+                    }
+                }
                 Err(LockWriteError::Conflict { .. }) => {
                     let left = match self.candidate.renewal(Instant::now()) {
                         Renewal::Renew { budget, .. } => budget,
@@ -196,7 +214,26 @@ impl Elector for BusElector {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(lock = %self.describe(), error = %e, "renewing the leader lock failed; retrying until the renew deadline");
+                    let now = Instant::now();
+                    let say = match failing {
+                        None => {
+                            failing = Some((now, now));
+                            true
+                        }
+                        Some((since, said)) if now.duration_since(said) >= FAILING_LOG_PERIOD => {
+                            failing = Some((since, now));
+                            true
+                        }
+                        Some(_) => false,
+                    };
+                    if say {
+                        let failed_for = failing.map(|(since, _)| now.duration_since(since));
+                        if self.candidate.past_deadline(now) {
+                            tracing::warn!(lock = %self.describe(), error = %e, ?failed_for, "renewing the leader lock fails past the renew deadline; a single replica keeps working and renewing until it sees another holder");
+                        } else {
+                            tracing::warn!(lock = %self.describe(), error = %e, ?failed_for, "renewing the leader lock failed; retrying until the renew deadline");
+                        }
+                    }
                 }
             }
         }

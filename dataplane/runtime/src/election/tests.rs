@@ -90,39 +90,71 @@ fn timings_that_cannot_work_are_refused() {
 }
 
 fn elect_plan(mechanism: Mechanism, lease: &str, key: &str) -> Plan {
+    elect_plan_on(mechanism, lease, key, OnOutage::GiveUp)
+}
+
+fn elect_plan_on(mechanism: Mechanism, lease: &str, key: &str, on_outage: OnOutage) -> Plan {
     Plan::Elect {
         mechanism,
         lease_name: lease.into(),
         lock_key: key.into(),
+        on_outage,
     }
 }
 
 #[test]
-fn sensors_elect_unless_the_bus_is_kafka() {
+fn sensors_elect_unless_the_bus_is_kafka_and_a_single_replica_rides_out_outages() {
     use Mechanism::*;
+    use OnOutage::*;
+    let kafka = Plan::Everyone {
+        reason: "Sensors on a Kafka bus scale horizontally",
+    };
     let cases = [
-        (false, None, elect_plan(Bus, "sensor-s", "ns-sensor-s")),
-        (false, Some(""), elect_plan(Bus, "sensor-s", "ns-sensor-s")),
         (
+            1,
             false,
-            Some("k8s"),
-            elect_plan(Kubernetes, "sensor-s", "ns-sensor-s"),
+            None,
+            elect_plan_on(Bus, "sensor-s", "ns-sensor-s", RideOut),
         ),
         (
+            1,
+            false,
+            Some(""),
+            elect_plan_on(Bus, "sensor-s", "ns-sensor-s", RideOut),
+        ),
+        (
+            2,
+            false,
+            None,
+            elect_plan_on(Bus, "sensor-s", "ns-sensor-s", GiveUp),
+        ),
+        (
+            3,
+            false,
+            Some(""),
+            elect_plan_on(Bus, "sensor-s", "ns-sensor-s", GiveUp),
+        ),
+        (
+            1,
+            false,
+            Some("k8s"),
+            elect_plan_on(Kubernetes, "sensor-s", "ns-sensor-s", RideOut),
+        ),
+        (
+            2,
             false,
             Some("K8S"),
-            elect_plan(Kubernetes, "sensor-s", "ns-sensor-s"),
+            elect_plan_on(Kubernetes, "sensor-s", "ns-sensor-s", GiveUp),
         ),
-        (
-            true,
-            Some("k8s"),
-            Plan::Everyone {
-                reason: "Sensors on a Kafka bus scale horizontally",
-            },
-        ),
+        (1, true, Some("k8s"), kafka.clone()),
+        (3, true, None, kafka),
     ];
-    for (kafka, env, want) in cases {
-        assert_eq!(plan_sensor("ns", "s", kafka, env), want, "{kafka} {env:?}");
+    for (replicas, kafka, env, want) in cases {
+        assert_eq!(
+            plan_sensor("ns", "s", replicas, kafka, env),
+            want,
+            "{replicas} {kafka} {env:?}"
+        );
     }
 }
 
@@ -315,6 +347,44 @@ fn the_leader_renews_until_the_exact_deadline_then_loses() {
     // A standby ignores renewals.
     c.renewed(9, t0);
     assert_eq!(c.revision(), None);
+}
+
+#[test]
+fn a_single_replica_keeps_leading_past_the_deadline_until_it_sees_another_holder() {
+    let t0 = Instant::now();
+    let mut c = Candidate::new("a", Timings::default()).with_on_outage(OnOutage::RideOut);
+    c.acquired(3, t0);
+    // Before the deadline: as any leader.
+    assert_eq!(
+        c.renewal(t0 + ms(1500)),
+        Renewal::Renew {
+            revision: 3,
+            budget: ms(500)
+        }
+    );
+    assert!(!c.past_deadline(t0 + ms(1500)));
+    // Past it (an outage): renewals go on, one per retry period, each bounded by it.
+    for at in [2000, 5000, 3_600_000] {
+        let now = t0 + ms(at);
+        assert!(c.past_deadline(now));
+        assert_eq!(
+            c.renewal(now),
+            Renewal::Renew {
+                revision: 3,
+                budget: ms(1000)
+            },
+            "+{at}ms"
+        );
+        assert_eq!(c.pause(now), ms(1000), "+{at}ms");
+    }
+    // The bus is back: the first renewal lands and the deadline moves on.
+    c.renewed(4, t0 + ms(10_000));
+    assert!(!c.past_deadline(t0 + ms(10_500)));
+    // Our own renew that landed late is adopted; someone else's write ends it.
+    assert!(c.after_conflict(&held("a", 5)));
+    assert!(!c.after_conflict(&held("b", 6)));
+    assert!(!c.is_leader());
+    assert!(matches!(c.renewal(t0 + ms(20_000)), Renewal::Lost(_)));
 }
 
 #[test]

@@ -160,4 +160,7 @@ fn value_sensor(value: &serde_json::Value) -> Sensor {
     argo_events_api::gocompat::from_value(value).unwrap().value
 }
 
+mod concurrency;
+mod outage;
 mod replay;
+mod sink;
