@@ -18,6 +18,8 @@ use argo_events_engine::render::{self, Rendered, SourceLoader};
 use argo_events_engine::{Command, SensorMachine, State};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -473,9 +475,11 @@ impl SensorRunner {
         let mut replays_again = tokio::task::JoinSet::new();
         // Firings in flight: at most `concurrency`, each settling its own delivery, so a slow
         // or hung action delays only its own event. The engine and condition state stay here,
-        // one event at a time.
+        // one event at a time. The firings are futures this task polls (not tasks of their
+        // own): each is first polled in the order its event came, so actions that finish at
+        // once (a log line) still happen in bus order; only those that wait overtake.
         let limit = self.options.concurrency.max(1);
-        let mut running: tokio::task::JoinSet<Fired> = tokio::task::JoinSet::new();
+        let mut running = FuturesUnordered::new();
         let ctx = SettleContext {
             trigger: &trigger_name,
             deps: &deps,
@@ -486,10 +490,10 @@ impl SensorRunner {
             let (dep, delivery, replayed) = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some(joined) = running.join_next(), if !running.is_empty() => {
+                Some(fired) = running.next(), if !running.is_empty() => {
                     let again = inlet.again();
                     let mut loop_state = LoopState { state: &mut state, seen: &mut seen, acks: &mut acks, again: &again, replays_again: &mut replays_again };
-                    settle_fired(&ctx, joined, &mut loop_state).await;
+                    settle_fired(&ctx, fired, &mut loop_state).await;
                     continue;
                 }
                 n = rx.recv(), if running.len() < limit => match n {
@@ -554,7 +558,7 @@ impl SensorRunner {
                         settle: Settle::Redeliver(delay),
                         restore: Vec::new(),
                     };
-                    settle_fired(&ctx, Ok(fired), &mut loop_state).await;
+                    settle_fired(&ctx, fired, &mut loop_state).await;
                     continue;
                 }
             };
@@ -571,11 +575,9 @@ impl SensorRunner {
             if let Some(l) = limiter.as_mut() {
                 l.wait().await;
             }
-            let this = self.clone();
-            let trigger = trigger.clone();
-            let name = trigger_name.clone();
-            running.spawn(async move {
-                let settle = this.fire(&trigger, &name, &fires, &delivery).await;
+            let (this, trigger, name) = (&self, &trigger, &trigger_name);
+            running.push(async move {
+                let settle = this.fire(trigger, name, &fires, &delivery).await;
                 Fired {
                     dep,
                     delivery,
@@ -587,7 +589,7 @@ impl SensorRunner {
         }
         // Let what is in flight finish (each firing is bounded by its trigger's timeout) and
         // settle it, so nothing that succeeded is redelivered needlessly.
-        while let Some(joined) = running.join_next().await {
+        while let Some(fired) = running.next().await {
             let again = inlet.again();
             let mut loop_state = LoopState {
                 state: &mut state,
@@ -596,7 +598,7 @@ impl SensorRunner {
                 again: &again,
                 replays_again: &mut replays_again,
             };
-            settle_fired(&ctx, joined, &mut loop_state).await;
+            settle_fired(&ctx, fired, &mut loop_state).await;
         }
         acks.drain().await;
         fetchers.abort_all();
@@ -854,19 +856,7 @@ struct LoopState<'a> {
 /// Settles a delivery whose firings finished: acked (and remembered as seen) on success;
 /// on a redelivery, the events the firing consumed go back into the condition state where
 /// no newer event took their place, and the bus (or the replay inlet) gets it again later.
-async fn settle_fired(
-    ctx: &SettleContext<'_>,
-    joined: Result<Fired, tokio::task::JoinError>,
-    lp: &mut LoopState<'_>,
-) {
-    let fired = match joined {
-        Ok(fired) => fired,
-        Err(e) => {
-            // Not settled: the bus delivers it again after its ack wait.
-            tracing::error!(trigger = %ctx.trigger, error = %e, "a firing task stopped; its event is redelivered after the ack wait");
-            return;
-        }
-    };
+async fn settle_fired(ctx: &SettleContext<'_>, fired: Fired, lp: &mut LoopState<'_>) {
     let Fired {
         dep,
         delivery,
