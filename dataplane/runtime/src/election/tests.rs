@@ -1023,3 +1023,147 @@ mod sensor_pair {
 // ------------------------------------------------------ the Lease elector on a mocked API server
 
 mod lease;
+
+// ------------------------------------- a leader cut off from the bus campaigns again, in-process
+
+/// A TCP proxy to a nats-server that the test can cut (every connection dropped, new ones
+/// refused) and heal: one replica's view of the bus partitioned away.
+struct CutProxy {
+    url: String,
+    cut: Arc<std::sync::Mutex<CancellationToken>>,
+    open: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    async fn start(target_port: u16) -> CutProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("nats://{}", listener.local_addr().unwrap());
+        let cut = Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let open = Arc::new(AtomicBool::new(true));
+        let (accept_cut, accept_open) = (cut.clone(), open.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accept_open.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let token = accept_cut.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    }
+                });
+            }
+        });
+        CutProxy {
+            url,
+            cut,
+            open,
+            task,
+        }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        let mut token = self.cut.lock().unwrap();
+        token.cancel();
+        *token = CancellationToken::new();
+    }
+
+    fn heal(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A replica under [`run_elected`] whose work counts its starts and waits for its token.
+struct Campaigner {
+    leading: Arc<AtomicBool>,
+    starts: Arc<AtomicUsize>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<Option<()>, ElectionError>>,
+}
+
+fn campaign(mut elector: BusElector) -> Campaigner {
+    let leading = Arc::new(AtomicBool::new(false));
+    let starts = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    let (flag, count, shutdown) = (leading.clone(), starts.clone(), stop.clone());
+    let task = tokio::spawn(async move {
+        let set = move |l: bool| flag.store(l, Ordering::SeqCst);
+        run_elected(&mut elector, &shutdown, &set, |token| {
+            count.fetch_add(1, Ordering::SeqCst);
+            async move { token.cancelled().await }
+        })
+        .await
+    });
+    Campaigner {
+        leading,
+        starts,
+        stop,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn a_leader_that_loses_the_lock_stops_its_work_and_campaigns_again_without_exiting() {
+    let server = NatsServer::start().unwrap();
+    let proxy = CutProxy::start(server.port).await;
+    // Replica a reaches the bus through the proxy; b directly.
+    let a = campaign(BusElector::new(
+        JetStreamOptions::new(&proxy.url),
+        "ns-sensor-pair",
+        "a",
+        fast(),
+    ));
+    wait_for("a to lead", ms(10_000), || a.leading.load(Ordering::SeqCst)).await;
+    let b = campaign(bus_elector(&server, "b"));
+
+    // a is cut off: it gives up at its renew deadline, b takes the stale lock over.
+    proxy.cut();
+    wait_for("b to take over", ms(15_000), || {
+        b.leading.load(Ordering::SeqCst)
+    })
+    .await;
+    assert!(!a.leading.load(Ordering::SeqCst), "two leaders");
+    assert!(!a.task.is_finished(), "the former leader exited");
+    assert_eq!(a.starts.load(Ordering::SeqCst), 1);
+    assert_eq!(b.starts.load(Ordering::SeqCst), 1);
+
+    // a is back: it stands by while b leads, and leads again (its work started afresh) once
+    // b hands the lock over.
+    proxy.heal();
+    for _ in 0..10 {
+        tokio::time::sleep(fast().retry_period).await;
+        assert!(
+            !a.leading.load(Ordering::SeqCst),
+            "a led while b held the lock"
+        );
+        assert!(!a.task.is_finished(), "the former leader exited");
+    }
+    b.stop.cancel();
+    let b_result = tokio::time::timeout(ms(10_000), b.task)
+        .await
+        .expect("b stops on shutdown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(b_result, Some(()));
+    wait_for("a to lead again", ms(15_000), || {
+        a.leading.load(Ordering::SeqCst)
+    })
+    .await;
+    assert_eq!(a.starts.load(Ordering::SeqCst), 2);
+    a.stop.cancel();
+    let a_result = tokio::time::timeout(ms(10_000), a.task)
+        .await
+        .expect("a stops on shutdown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(a_result, Some(()));
+    proxy.task.abort();
+}
