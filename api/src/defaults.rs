@@ -322,11 +322,11 @@ mod tests {
         sensor.spec.triggers.push(Trigger {
             template: Some(TriggerTemplate {
                 name: "t".into(),
-                http: Some(HTTPTrigger {
+                http: Some(Box::new(HTTPTrigger {
                     url: "http://x".into(),
                     method: "PUT".into(),
                     ..Default::default()
-                }),
+                })),
                 ..Default::default()
             }),
             ..Default::default()

@@ -51,6 +51,10 @@ pub struct RateLimit {
 }
 
 /// The name, firing condition and action of a trigger; exactly one action key is expected.
+///
+/// The actions are boxed: inline, the fifteen of them made a trigger about 6.8 KB whichever
+/// one it used, and a Sensor with 10 000 triggers took 160 MiB to decode in the admission
+/// server (`cargo bench -p argo-events-webhook --bench memory`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TriggerTemplate {
@@ -63,49 +67,49 @@ pub struct TriggerTemplate {
     pub conditions: String,
     /// Creates, updates, patches or deletes a Kubernetes object.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8s: Option<StandardK8STrigger>,
+    pub k8s: Option<Box<StandardK8STrigger>>,
     /// Operates on an Argo Workflow through the `argo` CLI.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub argo_workflow: Option<ArgoWorkflowTrigger>,
+    pub argo_workflow: Option<Box<ArgoWorkflowTrigger>>,
     /// Sends an HTTP request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub http: Option<HTTPTrigger>,
+    pub http: Option<Box<HTTPTrigger>>,
     /// Invokes an AWS Lambda function.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aws_lambda: Option<AWSLambdaTrigger>,
+    pub aws_lambda: Option<Box<AWSLambdaTrigger>>,
     /// Hands the action to an external gRPC trigger server.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub custom: Option<CustomTrigger>,
+    pub custom: Option<Box<CustomTrigger>>,
     /// Produces a message on a Kafka topic.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kafka: Option<KafkaTrigger>,
+    pub kafka: Option<Box<KafkaTrigger>>,
     /// Publishes a message on a NATS subject.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nats: Option<NATSTrigger>,
+    pub nats: Option<Box<NATSTrigger>>,
     /// Posts a Slack message.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub slack: Option<SlackTrigger>,
+    pub slack: Option<Box<SlackTrigger>>,
     /// Invokes an OpenWhisk action.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub open_whisk: Option<OpenWhiskTrigger>,
+    pub open_whisk: Option<Box<OpenWhiskTrigger>>,
     /// Writes the events to the Sensor's log.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<LogTrigger>,
+    pub log: Option<Box<LogTrigger>>,
     /// Sends an event to an Azure Event Hub.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub azure_event_hubs: Option<AzureEventHubsTrigger>,
+    pub azure_event_hubs: Option<Box<AzureEventHubsTrigger>>,
     /// Produces a message on a Pulsar topic.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pulsar: Option<PulsarTrigger>,
+    pub pulsar: Option<Box<PulsarTrigger>>,
     /// Schedules that clear the partially satisfied condition state.
     #[serde(skip_serializing_if = "is_default")]
     pub conditions_reset: Vec<ConditionsResetCriteria>,
     /// Sends a message to an Azure Service Bus queue or topic.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub azure_service_bus: Option<AzureServiceBusTrigger>,
+    pub azure_service_bus: Option<Box<AzureServiceBusTrigger>>,
     /// Sends an email over SMTP.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<EmailTrigger>,
+    pub email: Option<Box<EmailTrigger>>,
 }
 
 impl TriggerTemplate {
