@@ -156,6 +156,28 @@ impl Review {
         if !review.is_object() {
             return Err(malformed("the body is not a JSON object"));
         }
+        match review.get("apiVersion").and_then(Value::as_str) {
+            Some(ADMISSION_API_VERSION) => {}
+            other => {
+                return Err(MalformedReview {
+                    message: format!(
+                        "apiVersion must be {ADMISSION_API_VERSION}, got {}",
+                        other.map_or("nothing".to_owned(), |v| format!("{v:?}"))
+                    ),
+                });
+            }
+        }
+        match review.get("kind").and_then(Value::as_str) {
+            Some("AdmissionReview") => {}
+            other => {
+                return Err(MalformedReview {
+                    message: format!(
+                        "kind must be AdmissionReview, got {}",
+                        other.map_or("nothing".to_owned(), |v| format!("{v:?}"))
+                    ),
+                });
+            }
+        }
         let request = review
             .get_mut("request")
             .filter(|r| r.is_object())
@@ -314,6 +336,9 @@ fn stage(request: &mut Value, operation: &str, mutate: bool) -> Stage {
         .get_mut("oldObject")
         .filter(|o| o.is_object())
         .map(Value::take);
+    if let Some(mismatch) = kind_mismatch(request, &object) {
+        return Stage::Decided(Decision::deny(mismatch));
+    }
     if !mutate
         && operation == "UPDATE"
         && let Some(old) = &old
@@ -399,6 +424,32 @@ fn validate(
             ..Decision::deny(format!("invalid {}: {}", p.kind, errors.join("; ")))
         }
     }
+}
+
+/// Why `request.kind` (group, version, kind) does not name the object's own `apiVersion` and
+/// `kind`, if it does not: a review must not judge one kind while the API server stores another.
+fn kind_mismatch(request: &Value, object: &Value) -> Option<String> {
+    fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+        v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    }
+    let (group, version, kind) = (
+        text(request, "/kind/group"),
+        text(request, "/kind/version"),
+        text(request, "/kind/kind"),
+    );
+    let requested = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let (api_version, object_kind) = (text(object, "/apiVersion"), text(object, "/kind"));
+    if requested == api_version && kind == object_kind {
+        return None;
+    }
+    Some(format!(
+        "request.kind {requested:?} {kind:?} does not match the object's apiVersion \
+         {api_version:?} and kind {object_kind:?}"
+    ))
 }
 
 fn generation(object: &Value) -> Option<&Value> {

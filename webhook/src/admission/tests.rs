@@ -41,9 +41,13 @@ fn sensor(event_source: &str) -> Value {
 
 fn request(operation: &str, object: Value, old: Option<Value>) -> Value {
     let kind = object["kind"].clone();
+    let api_version = object["apiVersion"]
+        .as_str()
+        .unwrap_or("argoproj.io/v1alpha1");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let mut req = json!({
         "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-        "kind": {"group": "argoproj.io", "version": "v1alpha1", "kind": kind},
+        "kind": {"group": group, "version": version, "kind": kind},
         "operation": operation,
         "namespace": NS,
         "object": object,
@@ -368,14 +372,33 @@ fn event_bus_update_rules() {
     }
 }
 
+fn review_of(request: Value) -> Value {
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+}
+
 #[test]
 fn malformed_reviews() {
     let snap = Snapshot::default();
     for (name, body) in [
         ("not an object", json!([1, 2])),
         ("no request", json!({"kind": "AdmissionReview"})),
-        ("no uid", json!({"request": {"operation": "CREATE"}})),
-        ("uid not a string", json!({"request": {"uid": 7}})),
+        ("no uid", review_of(json!({"operation": "CREATE"}))),
+        ("uid not a string", review_of(json!({"uid": 7}))),
+        (
+            "garbage apiVersion",
+            json!({"apiVersion": "admission.k8s.io/v9", "kind": "AdmissionReview",
+                "request": request("CREATE", sensor("webhook"), None)["request"]}),
+        ),
+        (
+            "no apiVersion",
+            json!({"kind": "AdmissionReview",
+                "request": request("CREATE", sensor("webhook"), None)["request"]}),
+        ),
+        (
+            "kind not AdmissionReview",
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "Sensor",
+                "request": request("CREATE", sensor("webhook"), None)["request"]}),
+        ),
     ] {
         assert!(try_review(&body, &snap, false).is_err(), "{name}");
         let (allowed, message, _) = outcome(&review(&body, &snap, false));
@@ -389,18 +412,40 @@ fn malformed_reviews() {
     for (name, req, message) in [
         (
             "no object",
-            json!({"request": {"uid": "u", "operation": "CREATE"}}),
+            review_of(json!({"uid": "u", "operation": "CREATE"})),
             "CREATE request without an object",
         ),
         (
             "object not an object",
-            json!({"request": {"uid": "u", "operation": "UPDATE", "object": "x"}}),
+            review_of(json!({"uid": "u", "operation": "UPDATE", "object": "x"})),
             "UPDATE request without an object",
         ),
         (
             "odd operation",
-            json!({"request": {"uid": "u", "operation": "PATCH", "object": {}}}),
+            review_of(json!({"uid": "u", "operation": "PATCH", "object": {}})),
             "unsupported operation \"PATCH\"",
+        ),
+        (
+            "request.kind names another kind than the object",
+            {
+                let mut r = request("CREATE", sensor("webhook"), None);
+                r["request"]["kind"]["kind"] = json!("ConfigMap");
+                r["request"]["uid"] = json!("u");
+                r
+            },
+            "request.kind \"argoproj.io/v1alpha1\" \"ConfigMap\" does not match the object's \
+             apiVersion \"argoproj.io/v1alpha1\" and kind \"Sensor\"",
+        ),
+        (
+            "request.kind names another version than the object",
+            {
+                let mut r = request("UPDATE", sensor("webhook"), Some(sensor("webhook")));
+                r["request"]["kind"]["version"] = json!("v1");
+                r["request"]["uid"] = json!("u");
+                r
+            },
+            "request.kind \"argoproj.io/v1\" \"Sensor\" does not match the object's \
+             apiVersion \"argoproj.io/v1alpha1\" and kind \"Sensor\"",
         ),
     ] {
         let resp = try_review(&req, &snap, false).unwrap();
