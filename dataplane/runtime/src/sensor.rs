@@ -572,11 +572,14 @@ impl SensorRunner {
             // The stored events this firing consumed (those of other dependencies): put back
             // if it fails and the event comes again, as the state was before it.
             let restore = consumed(&snapshot, &trigger_name, &dep, &fires);
-            if let Some(l) = limiter.as_mut() {
-                l.wait().await;
-            }
+            // `rateLimit`: the slot is taken here, in bus order, and waited for inside the
+            // firing, so the loop (and the firings in flight) go on meanwhile.
+            let slot = limiter.as_mut().map(RateLimiter::reserve);
             let (this, trigger, name) = (&self, &trigger, &trigger_name);
             running.push(async move {
+                if let Some(at) = slot {
+                    tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
+                }
                 let settle = this.fire(trigger, name, &fires, &delivery).await;
                 Fired {
                     dep,
@@ -1252,12 +1255,11 @@ impl RateLimiter {
         }
     }
 
-    async fn wait(&mut self) {
-        let now = Instant::now();
-        if self.next > now {
-            tokio::time::sleep(self.next - now).await;
-        }
-        self.next = self.next.max(now) + self.interval;
+    /// Takes the next slot: when the execution may start.
+    fn reserve(&mut self) -> Instant {
+        let at = self.next.max(Instant::now());
+        self.next = at + self.interval;
+        at
     }
 }
 

@@ -204,3 +204,16 @@ fn each_kind_gets_its_attempt_timeout() {
         Duration::from_secs(74)
     );
 }
+
+#[test]
+fn rate_limit_slots_are_taken_in_order_and_spaced_evenly() {
+    let mut limiter = RateLimiter::new(&argo_events_api::RateLimit {
+        unit: "Hour".into(),
+        requests_per_unit: 2,
+    });
+    let first = limiter.reserve();
+    let second = limiter.reserve();
+    let third = limiter.reserve();
+    assert_eq!(second - first, Duration::from_secs(1800));
+    assert_eq!(third - second, Duration::from_secs(1800));
+}
