@@ -128,7 +128,8 @@ pub fn run_validator(mut items: Vec<(Item, Value)>) -> Result<(), String> {
         let path = dir.path().join(format!("{i:04}.json"));
         std::fs::write(
             &path,
-            serde_json::to_vec_pretty(&for_validator(obj)).unwrap(),
+            serde_json::to_vec_pretty(&for_validator(obj))
+                .expect("invariant: JSON values serialize"),
         )
         .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         files.push(path);
