@@ -19,7 +19,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -30,17 +29,11 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
 
 use crate::cabundle::{self, Target};
 use crate::certsecret::{self, Material};
 use crate::cluster::{self, FactsCell};
 use crate::sar::Authorizer;
-
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send the request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Flags of `serve`; each is also read from the environment variable named.
 #[derive(Debug, Clone, clap::Args)]
@@ -150,10 +143,22 @@ pub struct ServeOpts {
     /// the object and the old object.
     #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 8 * 1024 * 1024)]
     body_limit: usize,
-    /// Most reviews handled at once; more wait (within the request timeout) before their body
-    /// is read, so memory stays bounded by about this many bodies.
+    /// Most reviews handled at once; more wait (within the request timeout) after their body
+    /// is read.
     #[arg(long, env = "WEBHOOK_MAX_CONCURRENT_REVIEWS", default_value_t = 256)]
     max_concurrent_reviews: usize,
+    /// KiB of request bodies reviewed at once: a review takes one permit per KiB of its body
+    /// (at most all of them) after the body is read, so memory stays proportional to this
+    /// budget (a review peaks at about 50 times its body; `cargo bench -p argo-events-webhook
+    /// --bench memory`).
+    #[arg(long, env = "WEBHOOK_REVIEW_BUDGET_KIB", default_value_t = 2048)]
+    review_budget_kib: usize,
+    /// Milliseconds a client may take to send a whole review body, shorter than the API
+    /// server's 5 s webhook timeout; later, 408 and the connection closes.
+    #[arg(long, env = "WEBHOOK_BODY_READ_TIMEOUT_MS", default_value_t = 2000)]
+    body_read_timeout_ms: u64,
+    #[command(flatten)]
+    listener: argo_events_httpserve::LimitsArgs,
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "WEBHOOK_REQUEST_TIMEOUT", default_value_t = 10)]
     request_timeout: u64,
@@ -275,14 +280,17 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         body_limit: opts.body_limit,
         log_denials: opts.log_denials,
-    };
-    let app = admission_router(
-        state,
-        opts.request_timeout,
-        Arc::new(tokio::sync::Semaphore::new(
-            opts.max_concurrent_reviews.max(1),
+        reviews: Arc::new(ReviewPermits::new(
+            opts.max_concurrent_reviews,
+            opts.review_budget_kib,
         )),
-    );
+    };
+    let app = admission_router(state, opts.request_timeout);
+    let admission_limits = argo_events_httpserve::Limits {
+        body_read_timeout: Duration::from_millis(opts.body_read_timeout_ms.max(1)),
+        ..opts.listener.limits()
+    };
+    let admin_limits = opts.listener.limits();
     let listener = TcpListener::bind(opts.addr)
         .await
         .with_context(|| format!("binding the admission address {}", opts.addr))?;
@@ -295,9 +303,26 @@ pub async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         tokio::spawn(watch_certs(tls.clone(), cert, key, interval));
     }
     let admin_app = admin_router(metrics, ready.clone());
-    let admin_task = tokio::spawn(async move { axum::serve(admin, admin_app).await });
+    let admin_task = tokio::spawn(async move {
+        argo_events_httpserve::serve(
+            "admin",
+            admin,
+            admin_app,
+            &admin_limits,
+            std::future::pending(),
+        )
+        .await;
+    });
+    let admission = argo_events_httpserve::serve_with(
+        "admission",
+        listener,
+        app,
+        &admission_limits,
+        move |tcp| TlsAcceptor::from(tls.current()).accept(tcp),
+        std::future::pending(),
+    );
     tokio::select! {
-        () = accept_loop(listener, tls, app) => bail!("the accept loop ended"),
+        () = admission => bail!("the admission listener ended"),
         r = admin_task => bail!("the admin server ended: {r:?}"),
         () = shutdown_signal() => {
             tracing::info!("shutting down");
@@ -589,44 +614,6 @@ async fn watch_certs(tls: Arc<TlsState>, cert: PathBuf, key: PathBuf, interval: 
     }
 }
 
-async fn accept_loop(listener: TcpListener, tls: Arc<TlsState>, app: Router) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let acceptor = TlsAcceptor::from(tls.current());
-        let app = app.clone();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                app.clone().oneshot(req.map(Body::new))
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-}
-
 #[derive(Clone)]
 struct AppState {
     facts: Arc<FactsCell>,
@@ -640,15 +627,52 @@ struct AppState {
     body_limit: usize,
     /// Log denials at info rather than debug.
     log_denials: bool,
+    /// Taken once the body is read.
+    reviews: Arc<ReviewPermits>,
 }
 
-/// The admission routes, with the body limit, the concurrency limit (`reviews`: one permit per
-/// review in progress) and the request timeout (which covers waiting for a permit).
-fn admission_router(
-    state: AppState,
-    timeout_secs: u64,
-    reviews: Arc<tokio::sync::Semaphore>,
-) -> Router {
+/// What a review holds while it is decided: one of `count` and one per KiB of its body out of
+/// `budget_kib`, both taken after the body is read, so slow clients hold none and memory stays
+/// proportional to the bodies in review.
+struct ReviewPermits {
+    count: tokio::sync::Semaphore,
+    budget: tokio::sync::Semaphore,
+    budget_kib: u32,
+}
+
+impl ReviewPermits {
+    fn new(count: usize, budget_kib: usize) -> Self {
+        let budget_kib = u32::try_from(budget_kib.max(1)).unwrap_or(u32::MAX >> 4);
+        ReviewPermits {
+            count: tokio::sync::Semaphore::new(count.max(1)),
+            budget: tokio::sync::Semaphore::new(budget_kib as usize),
+            budget_kib,
+        }
+    }
+
+    /// The KiB a body of `len` bytes takes from the budget: at least 1, at most all.
+    fn weight(&self, len: usize) -> u32 {
+        u32::try_from(len.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.budget_kib)
+    }
+
+    async fn acquire(
+        &self,
+        len: usize,
+    ) -> Option<(
+        tokio::sync::SemaphorePermit<'_>,
+        tokio::sync::SemaphorePermit<'_>,
+    )> {
+        let count = self.count.acquire().await.ok()?;
+        let budget = self.budget.acquire_many(self.weight(len)).await.ok()?;
+        Some((count, budget))
+    }
+}
+
+/// The admission routes, with the body limit and the request timeout (which covers waiting
+/// for the review permits, taken in [`admit`] after the body is read).
+fn admission_router(state: AppState, timeout_secs: u64) -> Router {
     let timeout = Duration::from_secs(timeout_secs.max(1));
     Router::new()
         .route(
@@ -661,16 +685,6 @@ fn admission_router(
         )
         // The limit is enforced by `read_body`, which drains what it does not keep.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let reviews = reviews.clone();
-            async move {
-                match reviews.acquire_owned().await {
-                    Ok(_permit) => next.run(req).await,
-                    Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned())
-                        .into_response(),
-                }
-            }
-        }))
         .layer(middleware::from_fn(
             move |req: Request, next: Next| async move {
                 match tokio::time::timeout(timeout, next.run(req)).await {
@@ -712,6 +726,10 @@ async fn admit(
     let body = match read_body(&headers, body, state.body_limit).await {
         Ok(body) => body,
         Err(response) => return response,
+    };
+    let reviews = state.reviews.clone();
+    let Some(_permits) = reviews.acquire(body.len()).await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned()).into_response();
     };
     let review: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -807,11 +825,12 @@ async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
     {
         let frame = frame.map_err(|e| {
-            (
-                StatusCode::BAD_REQUEST,
-                format!("reading the request body: {e}"),
-            )
-                .into_response()
+            let status = if argo_events_httpserve::is_body_timeout(&e) {
+                StatusCode::REQUEST_TIMEOUT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, format!("reading the request body: {e}")).into_response()
         })?;
         let Ok(data) = frame.into_data() else {
             continue;

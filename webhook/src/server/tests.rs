@@ -1,5 +1,6 @@
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
+use tower::ServiceExt as _;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -180,9 +181,10 @@ fn body_and_concurrency_defaults() {
     assert_eq!(cli.opts.max_concurrent_reviews, 3);
 }
 
-/// A review waits for a permit before its body is read; the request timeout covers the wait.
+/// A review waits for its permits after its body is read; the request timeout covers the wait.
 #[tokio::test]
 async fn reviews_beyond_the_concurrency_limit_wait_within_the_timeout() {
+    let reviews = Arc::new(ReviewPermits::new(1, 64));
     let state = AppState {
         facts: Arc::new(FactsCell::default()),
         authorizer: None,
@@ -191,9 +193,9 @@ async fn reviews_beyond_the_concurrency_limit_wait_within_the_timeout() {
         metrics: Arc::new(Metrics::new()),
         body_limit: 1024 * 1024,
         log_denials: false,
+        reviews: reviews.clone(),
     };
-    let reviews = Arc::new(tokio::sync::Semaphore::new(1));
-    let app = admission_router(state, 1, reviews.clone());
+    let app = admission_router(state, 1);
     let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {"uid": "u", "kind": {"group": "argoproj.io", "version": "v1alpha1", "kind": "Sensor"},
             "operation": "DELETE", "namespace": NS}});
@@ -206,7 +208,7 @@ async fn reviews_beyond_the_concurrency_limit_wait_within_the_timeout() {
             .unwrap()
     };
     // The only permit is taken: the review waits and times out.
-    let held = reviews.clone().acquire_owned().await.unwrap();
+    let held = reviews.count.acquire().await.unwrap();
     let r = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(request()))
         .await
         .unwrap()
@@ -214,10 +216,27 @@ async fn reviews_beyond_the_concurrency_limit_wait_within_the_timeout() {
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     // Released: answered.
     drop(held);
+    let r = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(request()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(reviews.count.available_permits(), 1);
+    // A body larger than the whole budget takes all of it, not more: it is still answered.
+    assert_eq!(reviews.weight(10 * 1024 * 1024), 64);
+    assert_eq!(reviews.weight(0), 1);
+    assert_eq!(reviews.weight(1025), 2);
+    // All the budget is held: the review waits and times out, then goes through.
+    let budget = reviews.budget.acquire_many(64).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(request()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(budget);
     let r = tokio::time::timeout(Duration::from_secs(10), app.oneshot(request()))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(reviews.available_permits(), 1);
 }
