@@ -189,9 +189,15 @@ pub async fn serve(port: u16, router: Router, what: &'static str) -> anyhow::Res
         .await
         .map_err(|e| anyhow::anyhow!("binding the {what} port {addr}: {e}"))?;
     tracing::info!(%addr, what, "listening");
-    axum::serve(listener, router)
-        .await
-        .map_err(|e| anyhow::anyhow!("serving {what} on {addr}: {e}"))
+    argo_events_httpserve::serve(
+        what,
+        listener,
+        router,
+        &argo_events_httpserve::Limits::from_env(),
+        std::future::pending(),
+    )
+    .await;
+    anyhow::bail!("serving {what} on {addr} ended")
 }
 
 #[cfg(test)]

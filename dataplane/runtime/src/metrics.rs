@@ -341,9 +341,15 @@ pub async fn serve_router(
 ) -> Result<(), std::io::Error> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "admin server listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    argo_events_httpserve::serve(
+        "admin",
+        listener,
+        router,
+        &argo_events_httpserve::Limits::from_env(),
+        shutdown.cancelled_owned(),
+    )
+    .await;
+    Ok(())
 }
 
 async fn metrics_handler(State(state): State<AdminState>) -> axum::response::Response {

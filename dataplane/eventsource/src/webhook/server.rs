@@ -203,8 +203,16 @@ impl Incoming {
         let mut stream = body.into_data_stream();
         let mut buf = BytesMut::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| Rejection::bad_request(format!("failed to read request body: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                if argo_events_httpserve::is_body_timeout(&e) {
+                    Rejection {
+                        status: StatusCode::REQUEST_TIMEOUT,
+                        message: format!("failed to read request body: {e}"),
+                    }
+                } else {
+                    Rejection::bad_request(format!("failed to read request body: {e}"))
+                }
+            })?;
             if (buf.len() + chunk.len()) as u64 > self.max_payload {
                 return Err(too_large(self.max_payload));
             }
@@ -306,14 +314,14 @@ pub(crate) async fn serve(
             .collect(),
     });
     let app = axum::Router::new().fallback(dispatch).with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned())
-        .await
-        .map_err(|e| SourceError::Start {
-            event_source: event_source.clone(),
-            what: format!("HTTP listener on port {port}"),
-            reason: e.to_string(),
-        })?;
+    argo_events_httpserve::serve(
+        "eventsource",
+        listener,
+        app,
+        &argo_events_httpserve::Limits::from_env(),
+        ctx.shutdown.clone().cancelled_owned(),
+    )
+    .await;
     tracing::info!(event_source = %event_source, port, "HTTP listener stopped");
     Ok(())
 }
