@@ -258,7 +258,14 @@ mod tests {
             compact_json(br#"{"n": 1e400, "m": -1e-400, "i": 1e999999}"#).unwrap(),
             br#"{"n":1e400,"m":-1e-400,"i":1e999999}"#
         );
-        for bad in [&b""[..], b"not json", b"{\"a\":}", b"{} {}", b"{\"n\": 1e}", b"[01]"] {
+        for bad in [
+            &b""[..],
+            b"not json",
+            b"{\"a\":}",
+            b"{} {}",
+            b"{\"n\": 1e}",
+            b"[01]",
+        ] {
             assert!(compact_json(bad).is_err(), "{bad:?}");
         }
     }

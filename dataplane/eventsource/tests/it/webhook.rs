@@ -68,7 +68,10 @@ async fn a_number_beyond_f64_is_valid_json_and_passed_on_unchanged() {
     let events = h.bus.events();
     assert_eq!(events.len(), 1);
     let data = String::from_utf8(events[0].data.clone()).unwrap();
-    assert!(data.contains(r#""body":{"n":1e400,"tiny":-1e-400}"#), "{data}");
+    assert!(
+        data.contains(r#""body":{"n":1e400,"tiny":-1e-400}"#),
+        "{data}"
+    );
     // On the wire (the bus's structured CloudEvent) the bytes survive: JSON data that serde
     // cannot hold as a number goes as data_base64, and comes back the same.
     let wire = events[0].to_cloudevent();
