@@ -165,7 +165,14 @@ pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -
             }
         }
     }
-    let snapshot = Snapshot::from_documents(docs, ns);
+    // The decoded objects move into the snapshot (one copy in memory, not two).
+    let decoded_ok: Vec<bool> = decoded.iter().map(|o| matches!(o, Some(Ok(_)))).collect();
+    drop(buses);
+    let objects = decoded
+        .into_iter()
+        .map(|o| o.and_then(Result::ok).map(|d| d.value))
+        .collect();
+    let snapshot = Snapshot::from_decoded(docs, objects, ns);
     findings.extend(rules::check(&snapshot).into_iter().map(|issue| {
         let doc = &docs[issue.doc];
         Finding {
@@ -175,8 +182,8 @@ pub fn lint(docs: &[Document], parse_errors: &[ManifestError], opts: &Options) -
         }
     }));
     if !opts.policies.is_empty() {
-        for (doc, object) in docs.iter().zip(&decoded) {
-            if !matches!(object, Some(Ok(_))) {
+        for (doc, ok) in docs.iter().zip(&decoded_ok) {
+            if !ok {
                 continue;
             }
             let namespace = doc

@@ -60,6 +60,25 @@ impl Snapshot {
     /// Decodes `docs`; objects without a namespace are in `default_namespace`, else in
     /// [`DEFAULT_NAMESPACE`].
     pub fn from_documents(docs: &[Document], default_namespace: Option<&str>) -> Self {
+        let objects = docs
+            .iter()
+            .map(|doc| {
+                manifest::decode_object(&doc.value)
+                    .and_then(Result::ok)
+                    .map(|d| d.value)
+            })
+            .collect();
+        Self::from_decoded(docs, objects, default_namespace)
+    }
+
+    /// As [`Snapshot::from_documents`], with the documents of the three kinds already decoded
+    /// (`objects[i]` for `docs[i]`, `None` where it is not one or did not decode): `lint`
+    /// decodes each once and moves them here instead of holding two copies.
+    pub fn from_decoded(
+        docs: &[Document],
+        mut objects: Vec<Option<Object>>,
+        default_namespace: Option<&str>,
+    ) -> Self {
         let default_ns = default_namespace.unwrap_or(DEFAULT_NAMESPACE);
         let mut snap = Snapshot::default();
         for (i, doc) in docs.iter().enumerate() {
@@ -92,8 +111,8 @@ impl Snapshot {
                     }
                 }
                 _ => {
-                    if let Some(Ok(decoded)) = manifest::decode_object(&doc.value) {
-                        match decoded.value {
+                    if let Some(object) = objects.get_mut(i).and_then(Option::take) {
+                        match object {
                             Object::EventBus(b) => {
                                 snap.event_buses.push(entry(i, &ns, &name, *b));
                             }
