@@ -41,8 +41,8 @@ impl<'a> Cx<'a> {
     }
 }
 
-/// 1. The EventSources the dependencies name exist, publish those events, and run; the ones
-/// found, for layer 2.
+/// Layer 1: the EventSources the dependencies name exist, publish those events, and run; the
+/// ones found, for layer 2.
 pub(super) fn event_sources<'a>(cx: &Cx<'a>) -> (Findings, Vec<&'a Object<EventSource>>) {
     let (ev, ns) = (cx.ev, cx.ns);
     let deps_in_scope = cx.deps_in_scope();
@@ -148,7 +148,7 @@ pub(super) fn event_sources<'a>(cx: &Cx<'a>) -> (Findings, Vec<&'a Object<EventS
     )
 }
 
-/// 2. The EventBus exists, is ready, and is the one the EventSources publish to.
+/// Layer 2: the EventBus exists, is ready, and is the one the EventSources publish to.
 pub(super) fn event_bus(cx: &Cx<'_>, sources: &[&Object<EventSource>]) -> Findings {
     let (ev, ns) = (cx.ev, cx.ns);
     let bus = health::bus_name(&cx.sensor.spec.event_bus_name);
@@ -216,7 +216,7 @@ pub(super) fn event_bus(cx: &Cx<'_>, sources: &[&Object<EventSource>]) -> Findin
     }
 }
 
-/// 3. The events reached the bus, and the Sensor runs and reads them.
+/// Layer 3: the events reached the bus, and the Sensor runs and reads them.
 pub(super) fn bus_delivery(cx: &Cx<'_>) -> Findings {
     let (ev, ns, deps, sensor) = (cx.ev, cx.ns, &cx.deps, cx.sensor);
     let sensor_pods = health::pods_of(ev.view, ns, labels::SENSOR, ev.sensor.name());
@@ -287,7 +287,7 @@ pub(super) fn bus_delivery(cx: &Cx<'_>) -> Findings {
     }
 }
 
-/// 4. Each dependency's recent filter verdicts.
+/// Layer 4: each dependency's recent filter verdicts.
 pub(super) fn filters(cx: &Cx<'_>) -> Findings {
     let (ev, deps) = (cx.ev, &cx.deps);
     let mut evidence = Vec::new();
@@ -351,8 +351,8 @@ pub(super) fn filters(cx: &Cx<'_>) -> Findings {
     }
 }
 
-/// 5. Each trigger's recent outcomes; a refusal for want of RBAC is layer 6's when that one is
-/// broken (`rbac_broken`).
+/// Layer 5: each trigger's recent outcomes; a refusal for want of RBAC is layer 6's when that
+/// one is broken (`rbac_broken`).
 pub(super) fn triggers(cx: &Cx<'_>, rbac_broken: bool) -> Findings {
     let (ev, ns) = (cx.ev, cx.ns);
     let mut evidence = Vec::new();
