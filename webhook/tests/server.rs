@@ -49,11 +49,16 @@ fn write_snapshot(dir: &Path) {
 }
 
 async fn start() -> Server {
+    start_with(&[]).await
+}
+
+/// [`start`], with `extra` flags.
+async fn start_with(extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("snapshot");
     write_snapshot(&snapshot);
     let ca_path = dir.path().join("ca.pem");
-    let args: Vec<std::ffi::OsString> = vec![
+    let mut args: Vec<std::ffi::OsString> = vec![
         "--self-signed".into(),
         "--dns-name".into(),
         "localhost".into(),
@@ -62,6 +67,7 @@ async fn start() -> Server {
         "--snapshot".into(),
         snapshot.into(),
     ];
+    args.extend(extra.iter().map(Into::into));
     let mut server = spawn(dir, &args).await;
     server.ca = std::fs::read(&ca_path).unwrap();
     server
@@ -1499,4 +1505,160 @@ async fn replicas_share_the_certificate_through_a_secret() {
         stored.0["events-webhook-certs"]["metadata"]["resourceVersion"],
         "renewed"
     );
+}
+
+/// How many slow connections the open-file limit allows, at most `wanted`: this process and
+/// the server each hold one descriptor per connection, plus their own (the server keeps 64
+/// free of connections).
+fn slow_connection_count(wanted: usize) -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            let line = l
+                .lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .to_owned();
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        });
+    match soft {
+        Some(soft) if soft.saturating_sub(128) < wanted => {
+            let n = soft.saturating_sub(128).max(8);
+            eprintln!("note: RLIMIT_NOFILE is {soft}: {n} slow connections instead of {wanted}");
+            n
+        }
+        _ => wanted,
+    }
+}
+
+/// How a slow-body connection ended.
+#[derive(Debug, PartialEq, Eq)]
+enum SlowEnd {
+    /// Answered with this status line.
+    Answered(String),
+    /// Closed (or reset) without an answer.
+    Closed,
+}
+
+/// Slow bodies hold no review permit (they are taken after the body is read) and are cut off
+/// at the body deadline. N TLS connections (300, fewer under a low open-file limit) each send
+/// a whole head with `Content-Length: 1000`, then one body byte every 2 s, with fewer review
+/// permits than connections; meanwhile a valid review is answered, allowed, with its uid,
+/// before any slow connection ends; then every slow connection is answered 408 or closed
+/// (the body deadline is 8 s here, 2 s by default). Before permits moved after the body, the
+/// review waited behind the slow bodies until its request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_is_answered_while_slow_bodies_are_held_then_they_get_408() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let n = slow_connection_count(300);
+    let permits = (n / 2).clamp(1, 256).to_string();
+    let server = start_with(&[
+        "--body-read-timeout-ms",
+        "8000",
+        "--max-concurrent-reviews",
+        &permits,
+    ])
+    .await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&server.ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
+    // All connect first, then send their heads together, so their deadlines start together.
+    let heads = Arc::new(tokio::sync::Barrier::new(n + 1));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (connector, heads, ended) = (connector.clone(), heads.clone(), ended.clone());
+        slow.spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            heads.wait().await;
+            tls.write_all(
+                b"POST /validate HTTP/1.1\r\nHost: localhost\r\n\
+                  Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            )
+            .await
+            .unwrap();
+            tls.flush().await.unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 1024];
+            let end = loop {
+                tokio::select! {
+                    r = tls.read(&mut buf) => match r {
+                        Ok(0) | Err(_) => break if answer.is_empty() {
+                            SlowEnd::Closed
+                        } else {
+                            SlowEnd::Answered(String::from_utf8_lossy(&answer).into_owned())
+                        },
+                        Ok(k) => {
+                            answer.extend_from_slice(&buf[..k]);
+                            if let Some(i) = answer.windows(2).position(|w| w == b"\r\n") {
+                                let line = String::from_utf8_lossy(&answer[..i]).into_owned();
+                                break SlowEnd::Answered(line);
+                            }
+                        }
+                    },
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {
+                        // A write into a closed connection fails; the read then tells how.
+                        let _ = tls.write_all(b" ").await;
+                        let _ = tls.flush().await;
+                    }
+                }
+            };
+            ended.fetch_add(1, Ordering::SeqCst);
+            end
+        });
+    }
+    tokio::time::timeout(Duration::from_secs(60), heads.wait())
+        .await
+        .expect("the slow connections did not all connect");
+
+    // A valid review, on its own connection, while they trickle.
+    let r = server
+        .tls_client()
+        .post(server.url("/validate"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&review("CREATE", sensor("github"))).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let still_open = n - ended.load(Ordering::SeqCst);
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+    assert_eq!(v["response"]["uid"], "u-1", "{v}");
+    assert_eq!(
+        still_open, n,
+        "the review was answered after slow connections ended"
+    );
+
+    // Past the body deadline each slow connection is answered 408 or closed.
+    let mut answered_408 = 0;
+    let mut closed = 0;
+    let all = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(end) = slow.join_next().await {
+            match end.unwrap() {
+                SlowEnd::Answered(line) if line.starts_with("HTTP/1.1 408") => answered_408 += 1,
+                SlowEnd::Closed => closed += 1,
+                other => panic!("a slow connection ended with {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        all.is_ok(),
+        "slow connections still open after the deadline"
+    );
+    eprintln!("{n} slow connections: {answered_408} answered 408, {closed} closed");
+    assert_eq!(answered_408 + closed, n);
 }
