@@ -280,6 +280,18 @@ async fn admission_over_tls() {
     .await
     .unwrap();
     assert_eq!(r.status(), 400);
+    assert!(
+        r.text().await.unwrap().contains("apiVersion"),
+        "a review names its apiVersion"
+    );
+    let r = post(
+        "/validate",
+        b"{\"apiVersion\": \"admission.k8s.io/v1\", \"kind\": \"AdmissionReview\", \"request\": {}}".to_vec(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("request.uid"));
     let r = post(
         "/validate",
@@ -325,7 +337,7 @@ async fn admission_over_tls() {
         "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"CREATE\",allowed=\"true\"} 3",
         "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"CREATE\",allowed=\"false\"} 1",
         "argo_events_webhook_reviews_total{kind=\"Sensor\",operation=\"DELETE\",allowed=\"true\"} 1",
-        "argo_events_webhook_review_duration_seconds_count 7",
+        "argo_events_webhook_review_duration_seconds_count 8",
     ] {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
