@@ -13,6 +13,12 @@
 //! Sensor hands filters and parameters the same seven context fields for both versions
 //! ([`Event::context_json`]), with `specversion` as written. The other version's attribute
 //! names are extensions there and are ignored here.
+//!
+//! One extension is kept: the CloudEvents distributed-tracing extension (`traceparent`, and
+//! `tracestate` with it), the same attribute names in both versions ([`TraceContext`]). The
+//! EventSource writes the W3C trace context of the span that received the event there, and
+//! the Sensor continues that trace. Like every extension it stays out of [`Event::context_json`]
+//! (upstream's Sensor hands filters the seven fields only).
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -46,7 +52,26 @@ pub struct Event {
     pub time: Option<DateTime<Utc>>,
     /// The payload bytes.
     pub data: Vec<u8>,
+    /// The distributed-tracing extension attributes, when the event carries them.
+    pub trace: TraceContext,
 }
+
+/// The CloudEvents distributed-tracing extension: a W3C trace context as two string
+/// attributes. Written as they were read; [`Event::from_cloudevent`] only checks they are
+/// strings (a malformed `traceparent` starts a new trace where it is read, it does not lose the
+/// event).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    /// `traceparent`: `00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`.
+    pub traceparent: Option<String>,
+    /// `tracestate`: vendor-specific trace state, only meaningful with a `traceparent`.
+    pub tracestate: Option<String>,
+}
+
+/// The extension attribute carrying the W3C `traceparent`.
+pub const TRACEPARENT: &str = "traceparent";
+/// The extension attribute carrying the W3C `tracestate`.
+pub const TRACESTATE: &str = "tracestate";
 
 /// A CloudEvent that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +119,16 @@ impl Event {
         } else {
             read_data_v1(obj, &datacontenttype)?
         };
+        let optional = |key: &str| -> Result<Option<String>, EventError> {
+            Ok(Some(text(key)?).filter(|s| !s.is_empty()))
+        };
+        // A tracestate means nothing without a traceparent; it is dropped then.
+        let traceparent = optional(TRACEPARENT)?;
+        let tracestate = optional(TRACESTATE)?.filter(|_| traceparent.is_some());
+        let trace = TraceContext {
+            traceparent,
+            tracestate,
+        };
         Ok(Event {
             id: text("id")?,
             source: text("source")?,
@@ -103,6 +138,7 @@ impl Event {
             subject: text("subject")?,
             time,
             data,
+            trace,
         })
     }
 
@@ -121,6 +157,12 @@ impl Event {
                 "time".into(),
                 json!(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             );
+        }
+        if let Some(tp) = &self.trace.traceparent {
+            obj.insert(TRACEPARENT.into(), json!(tp));
+            if let Some(ts) = &self.trace.tracestate {
+                obj.insert(TRACESTATE.into(), json!(ts));
+            }
         }
         match self.data_json() {
             Some(v) => {
@@ -519,6 +561,7 @@ mod tests {
             subject: "push".into(),
             time: None,
             data: vec![0, 1, 2, 255],
+            trace: TraceContext::default(),
         };
         let v1 = bytes("1.0").to_cloudevent();
         assert_eq!(v1["data_base64"], "AAEC/w==");
@@ -591,5 +634,56 @@ mod tests {
             let err = Event::from_cloudevent(&ce).expect_err(&ce.to_string());
             assert_eq!(err.to_string(), want, "{ce}");
         }
+    }
+
+    #[test]
+    fn trace_context_round_trips_in_both_versions() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for version in ["1.0", "0.3"] {
+            let ce = versioned(
+                version,
+                json!({"traceparent": tp, "tracestate": "congo=t61rcWkgMzE", "data": {"a": 1}}),
+            );
+            let e = Event::from_cloudevent(&ce).unwrap();
+            assert_eq!(
+                e.trace,
+                TraceContext {
+                    traceparent: Some(tp.into()),
+                    tracestate: Some("congo=t61rcWkgMzE".into()),
+                },
+                "{version}"
+            );
+            let written = e.to_cloudevent();
+            assert_eq!(written["traceparent"], tp, "{version}");
+            assert_eq!(written["tracestate"], "congo=t61rcWkgMzE", "{version}");
+            assert_eq!(Event::from_cloudevent(&written).unwrap(), e, "{version}");
+            // Through serde as the bus carries it.
+            let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+            assert_eq!(back, e, "{version}");
+            // Extensions are not part of the context filters see.
+            assert!(e.context_json().get("traceparent").is_none(), "{version}");
+        }
+    }
+
+    #[test]
+    fn trace_context_absent_or_partial() {
+        let plain = Event::from_cloudevent(&push()).unwrap();
+        assert_eq!(plain.trace, TraceContext::default());
+        let written = plain.to_cloudevent();
+        assert!(written.get("traceparent").is_none() && written.get("tracestate").is_none());
+        // An empty traceparent is none; a tracestate without a traceparent is not written.
+        let e = Event::from_cloudevent(&versioned(
+            "1.0",
+            json!({"traceparent": "", "tracestate": "a=b"}),
+        ))
+        .unwrap();
+        assert_eq!(e.trace, TraceContext::default());
+        assert!(e.to_cloudevent().get("tracestate").is_none());
+        let err = Event::from_cloudevent(&versioned("1.0", json!({"traceparent": 5})))
+            .expect_err("a number");
+        assert_eq!(
+            err.to_string(),
+            "invalid CloudEvent: traceparent must be a string, got 5"
+        );
     }
 }

@@ -45,6 +45,7 @@ fn ev(id: &str, source: &str, subject: &str) -> Event {
         datacontenttype: "application/json".into(),
         subject: subject.into(),
         time: None,
+        trace: Default::default(),
         data: br#"{"body":{"n":1}}"#.to_vec(),
     }
 }

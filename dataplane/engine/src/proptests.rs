@@ -36,6 +36,7 @@ fn event() -> impl Strategy<Value = Event> {
             },
             subject,
             time: Utc.timestamp_opt(secs, 0).single(),
+            trace: Default::default(),
             data: if as_json {
                 json!({"text": text, "n": secs}).to_string().into_bytes()
             } else {

@@ -41,6 +41,7 @@ pub(crate) fn build_event(
         datacontenttype: MEDIA_TYPE_JSON.to_owned(),
         subject: event_name.to_owned(),
         time: Some(now),
+        trace: Default::default(),
         data,
     }
 }

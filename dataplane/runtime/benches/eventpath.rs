@@ -682,6 +682,7 @@ async fn sensor_drain(setup: &Setup) -> anyhow::Result<Value> {
             datacontenttype: MEDIA_TYPE_JSON.into(),
             subject: DRAIN_EVENT.into(),
             time: Some(chrono::Utc::now()),
+            trace: Default::default(),
             data: data.into_bytes(),
         };
         Ok(Bytes::from(serde_json::to_vec(&event.to_cloudevent())?))

@@ -302,6 +302,7 @@ mod tests {
             datacontenttype: "application/json".into(),
             subject: "push".into(),
             time: None,
+            trace: Default::default(),
             data: b"{}".to_vec(),
         }
     }

@@ -39,6 +39,7 @@ fn ev(id: &str, subject: &str) -> Event {
         datacontenttype: "application/json".into(),
         subject: subject.into(),
         time: None,
+        trace: Default::default(),
         data: b"{}".to_vec(),
     }
 }

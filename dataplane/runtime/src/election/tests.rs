@@ -903,6 +903,7 @@ mod sensor_pair {
             datacontenttype: MEDIA_TYPE_JSON.into(),
             subject: "ev".into(),
             time: None,
+            trace: Default::default(),
             data: br#"{"n":1}"#.to_vec(),
         }
     }

@@ -103,6 +103,7 @@ async fn retries_redeliveries_and_the_dead_letter_reach_the_observer() {
         datacontenttype: "application/json".into(),
         subject: "push".into(),
         time: None,
+        trace: Default::default(),
         data: b"{}".to_vec(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);

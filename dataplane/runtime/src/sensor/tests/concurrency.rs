@@ -20,6 +20,7 @@ fn event(id: &str) -> Event {
         datacontenttype: "application/json".into(),
         subject: "push".into(),
         time: None,
+        trace: Default::default(),
         data: b"{}".to_vec(),
     }
 }

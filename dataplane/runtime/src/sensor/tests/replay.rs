@@ -77,6 +77,7 @@ fn push(id: &str, git_ref: &str, n: u32) -> Event {
         datacontenttype: "application/json".into(),
         subject: "push".into(),
         time: None,
+        trace: Default::default(),
         data: json!({"body": {"ref": git_ref, "n": n}})
             .to_string()
             .into_bytes(),

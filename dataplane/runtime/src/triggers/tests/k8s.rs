@@ -146,6 +146,7 @@ async fn k8s_update_live_object_applies_parameters_to_the_cluster_copy() {
             datacontenttype: "application/json".into(),
             subject: "e".into(),
             time: None,
+            trace: Default::default(),
             data: b"{}".to_vec(),
         },
     );
