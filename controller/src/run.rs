@@ -214,6 +214,10 @@ fn failure_key(kind: &str, meta: &ObjectMeta) -> String {
 /// How long a reconcile waits for the caches to sync before looking again.
 pub const REQUEUE_NOT_SYNCED: Duration = Duration::from_secs(1);
 
+/// Reconciles in flight per kind: bounds the memory of reconciles (each builds its desired
+/// objects); 16 keeps a start-up over 10 000 objects to a few seconds.
+pub const RECONCILE_CONCURRENCY: u16 = 16;
+
 impl Context {
     /// Whether the caches have synced (see [`Context::synced`]).
     pub fn is_synced(&self) -> bool {
@@ -276,8 +280,14 @@ async fn measured(
     fut: impl Future<Output = Result<Action, Error>>,
 ) -> Result<Action, Error> {
     let start = Instant::now();
+    ctx.metrics.started(kind);
     let result = fut.await;
-    ctx.metrics.observe(kind, start.elapsed(), result.is_err());
+    let outcome = match &result {
+        Err(_) => crate::admin::Outcome::Error,
+        Ok(action) if *action == Action::await_change() => crate::admin::Outcome::Success,
+        Ok(_) => crate::admin::Outcome::RequeueAfter,
+    };
+    ctx.metrics.observe(kind, start.elapsed(), outcome);
     if result.is_ok() {
         let key = failure_key(kind, meta);
         let mut f = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());

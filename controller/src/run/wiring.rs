@@ -277,11 +277,9 @@ pub async fn controllers(setup: Setup) {
             crate::kube_events::reporter(|k| std::env::var(k).ok()),
         ),
     });
-    // Bounded concurrency bounds the memory of reconciles in flight (each builds its desired
-    // objects); 16 keeps a start-up over 10 000 objects to a few seconds.
     let config = ControllerRuntimeConfig::default()
         .debounce(Duration::from_millis(200))
-        .concurrency(16);
+        .concurrency(super::RECONCILE_CONCURRENCY);
 
     let sel = |c: &str| format!("{LABEL_CONTROLLER}={c}");
     let bus_sel = sel(CONTROLLER_EVENT_BUS);
