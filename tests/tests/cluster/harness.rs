@@ -448,12 +448,30 @@ impl Drop for Proc {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never one handed out before in this run: the port is only
+/// free when asked, so two calls in a row (a metrics and a health port) could otherwise get the
+/// same one back.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding a free loopback port")
+    fresh_port(|| {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("binding a free loopback port")
+    })
+}
+
+/// A port from `bind` that this run has not handed out yet (for [`free_port`] and the kubelet
+/// stand-in's `pod_port`).
+pub fn fresh_port(mut bind: impl FnMut() -> u16) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = bind();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Calls `check` every `every` until it returns `Ok(Some(value))`; panics after `timeout`

@@ -66,10 +66,12 @@ pub fn pod_ip() -> Ipv4Addr {
 /// A TCP port free on every address of the host, for a process of a pod to listen on
 /// (`0.0.0.0:PORT`, reached at [`pod_ip`]`:PORT` through the API server's proxies).
 pub fn pod_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding a free port on 0.0.0.0")
+    crate::harness::fresh_port(|| {
+        TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("binding a free port on 0.0.0.0")
+    })
 }
 
 fn find_pod_ip() -> Result<Ipv4Addr, String> {
