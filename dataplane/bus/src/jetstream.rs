@@ -22,9 +22,11 @@ use async_nats::jetstream::stream::{self, ConsumerErrorKind};
 use async_nats::jetstream::{self as js, ErrorCode, kv};
 use async_trait::async_trait;
 use bytes::Bytes;
+use tracing::Instrument as _;
 
 use crate::config::{Credentials, Discard, JetStreamOptions, Retention, go_duration};
 use crate::memory::check_event_names;
+use crate::tracecontext;
 use crate::{
     BusError, Consumer, EventBus, KeyValue, StoredPage, StoredRange, Subscription,
     SubscriptionState, naming,
@@ -352,16 +354,20 @@ fn publish_error(subject: &str, id: &str, e: &PublishError) -> BusError {
     }
 }
 
-#[async_trait]
-impl EventBus for JetStreamBus {
-    async fn publish(&self, event: &Event) -> Result<(), BusError> {
-        check_event_names("publish", &event.source, &event.subject)?;
-        let subject = naming::subject(&self.options.stream_name, &event.source, &event.subject);
-        let payload =
-            serde_json::to_vec(&event.to_cloudevent()).map_err(|e| BusError::Refused {
-                operation: "publish",
-                reason: format!("event {} cannot be encoded: {e}", event.id),
-            })?;
+impl JetStreamBus {
+    /// One publish of `event` on `subject`, its CloudEvent stamped with `span`'s trace context.
+    async fn publish_on(
+        &self,
+        event: &Event,
+        subject: String,
+        span: &tracing::Span,
+    ) -> Result<(), BusError> {
+        let mut cloudevent = event.to_cloudevent();
+        tracecontext::stamp(&mut cloudevent, &tracecontext::outgoing(span, event));
+        let payload = serde_json::to_vec(&cloudevent).map_err(|e| BusError::Refused {
+            operation: "publish",
+            reason: format!("event {} cannot be encoded: {e}", event.id),
+        })?;
         let mut message = js::message::PublishMessage::build().payload(Bytes::from(payload));
         if !event.id.is_empty() {
             message = message.message_id(&event.id);
@@ -386,6 +392,25 @@ impl EventBus for JetStreamBus {
                 Ok(())
             }
         }
+    }
+}
+
+#[async_trait]
+impl EventBus for JetStreamBus {
+    async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        check_event_names("publish", &event.source, &event.subject)?;
+        let subject = naming::subject(&self.options.stream_name, &event.source, &event.subject);
+        // The producer span; the CloudEvent carries its trace context (or, with tracing off,
+        // the one the event came with).
+        let span = tracecontext::publish_span("nats", &subject, event);
+        let result = self
+            .publish_on(event, subject, &span)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            tracecontext::record_error(&span, e);
+        }
+        result
     }
 
     async fn subscribe(&self, subscription: &Subscription) -> Result<Box<dyn Consumer>, BusError> {

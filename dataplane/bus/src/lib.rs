@@ -15,6 +15,7 @@ pub mod leaderlock;
 pub mod memory;
 pub mod naming;
 pub mod testserver;
+pub mod tracecontext;
 
 use std::time::{Duration, SystemTime};
 

@@ -367,6 +367,10 @@ pub(crate) fn check_event_names(
 impl EventBus for MemoryBus {
     async fn publish(&self, event: &Event) -> Result<(), BusError> {
         check_event_names("publish", &event.source, &event.subject)?;
+        let subject = format!("{}.{}", event.source, event.subject);
+        let span = crate::tracecontext::publish_span("memory", &subject, event);
+        let _entered = span.enter();
+        let trace = crate::tracecontext::outgoing(&span, event);
         let options = &self.inner.options;
         let now = Instant::now();
         let mut state = self.inner.lock();
@@ -401,7 +405,10 @@ impl EventBus for MemoryBus {
         state.messages.push_back(Stored {
             seq,
             stored_at: SystemTime::now(),
-            event: event.clone(),
+            event: Event {
+                trace,
+                ..event.clone()
+            },
         });
         if !event.id.is_empty() {
             state.recent_ids.push_back((now, event.id.clone()));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use argo_events_api::cloudevent::{Event, MEDIA_TYPE_JSON, SPEC_VERSION_1_0};
 use argo_events_bus::EventBus;
 use chrono::{DateTime, Utc};
+use tracing::Instrument as _;
 
 use crate::SourceContext;
 
@@ -114,6 +115,37 @@ impl Retry {
 /// `sleep` waits between attempts (the context's clock for calendars, tokio for NATS). The
 /// error, after the last attempt, names the last failure.
 pub(crate) async fn publish_retrying<S, F>(
+    ctx: &SourceContext,
+    event: &Event,
+    retry: Retry,
+    sleep: S,
+) -> Result<(), String>
+where
+    S: Fn(Duration) -> F,
+    F: Future<Output = ()>,
+{
+    // One span per event for sources with nobody to answer: the root of the event's trace.
+    let span = tracing::info_span!(
+        "receive",
+        otel.name = %format_args!("receive {}.{}", event.source, event.subject),
+        otel.kind = "consumer",
+        messaging.operation.type = "receive",
+        messaging.message.id = %event.id,
+        argo.event_source = %event.source,
+        argo.event_name = %event.subject,
+        argo.event_type = %event.type_,
+        otel.status_code = tracing::field::Empty,
+    );
+    let result = publish_attempts(ctx, event, retry, sleep)
+        .instrument(span.clone())
+        .await;
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+    result
+}
+
+async fn publish_attempts<S, F>(
     ctx: &SourceContext,
     event: &Event,
     retry: Retry,

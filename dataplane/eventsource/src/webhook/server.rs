@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use argo_events_api::WebhookContext;
+use argo_events_api::cloudevent::TraceContext;
+use argo_events_bus::tracecontext;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use http::{HeaderMap, Method, StatusCode};
 use subtle::ConstantTimeEq as _;
+use tracing::Instrument as _;
 
 use super::request::{GoHeader, go_header, header_text};
 use crate::publish::{new_event, publish_once};
@@ -338,6 +341,49 @@ async fn dispatch(State(state): State<Arc<PortState>>, request: Request) -> Resp
         }
         return text(StatusCode::NOT_FOUND, "404 page not found");
     };
+    // One span per request, continuing the caller's trace when it sent a `traceparent`.
+    let incoming = incoming_trace(request.headers());
+    let span = tracing::info_span!(
+        "receive",
+        otel.name = %format_args!("{} {path}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        url.path = %path,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        argo.event_source = %route.base.event_source,
+        argo.event_name = %route.base.event_name,
+        argo.event_type = route.base.kind,
+    );
+    tracecontext::continue_trace(&span, &incoming);
+    let response = handle_request(&state, &route, request, incoming)
+        .instrument(span.clone())
+        .await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
+}
+
+/// The W3C trace context of a request's `traceparent` and `tracestate` headers.
+fn incoming_trace(headers: &HeaderMap) -> TraceContext {
+    let header =
+        |name: &str| Some(header_text(headers, name).trim().to_owned()).filter(|s| !s.is_empty());
+    let traceparent = header(tracecontext::TRACEPARENT_HEADER);
+    TraceContext {
+        tracestate: header(tracecontext::TRACESTATE_HEADER).filter(|_| traceparent.is_some()),
+        traceparent,
+    }
+}
+
+async fn handle_request(
+    state: &PortState,
+    route: &HttpRoute,
+    request: Request,
+    incoming_trace: TraceContext,
+) -> Response {
     let ctx = &state.ctx;
     let base = &route.base;
     let reject = |rejection: Rejection| {
@@ -382,13 +428,16 @@ async fn dispatch(State(state): State<Arc<PortState>>, request: Request) -> Resp
         }
         Ok(Accepted::Publish(payload)) => payload,
     };
-    let event = new_event(
+    let mut event = new_event(
         ctx,
         &base.event_source,
         base.kind,
         &base.event_name,
         payload,
     );
+    // Passed on as it came when this process does not trace; the bus's publish span writes
+    // its own (a child of this request's span) when it does.
+    event.trace = incoming_trace;
     match publish_once(ctx, &event).await {
         Ok(()) => {
             tracing::info!(
