@@ -17,4 +17,5 @@ pub mod publish;
 pub mod replay;
 pub mod sensor;
 pub mod sources;
+pub mod telemetry;
 pub mod triggers;

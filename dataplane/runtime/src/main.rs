@@ -49,7 +49,7 @@ use argo_events_runtime::metrics::{EventSourceMetrics, SensorMetrics, admin_rout
 use argo_events_runtime::publish::{EventSourcePublish, publish_router};
 use argo_events_runtime::sensor::{LogObserver, Options, SensorObserver, SensorRunner};
 use argo_events_runtime::triggers::{Executor, KubeTarget, LogSink, TriggerContext};
-use argo_events_runtime::{busconnect, objects};
+use argo_events_runtime::{busconnect, objects, telemetry};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -143,7 +143,6 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logs(cli.common.log_format);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -152,6 +151,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Flushes the spans still buffered when it is dropped, after `run` returns.
+    let _telemetry = init_logs(cli.common.log_format, &pod, runtime.handle());
     match runtime.block_on(run(cli.common, pod)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -162,16 +163,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// Logs, and the OTLP trace exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` asks for one
+/// ([`telemetry`]).
+fn init_logs(
+    format: LogFormat,
+    pod: &Pod,
+    runtime: &tokio::runtime::Handle,
+) -> telemetry::Telemetry {
+    let service = match pod {
+        Pod::EventSource(_) => "argo-events-eventsource",
+        Pod::Sensor(_) => "argo-events-sensor",
+    };
+    let mut problem = None;
+    let provider = if telemetry::exporter_wanted(|k| std::env::var(k).ok()) {
+        let _guard = runtime.enter();
+        telemetry::otlp_provider(runtime.clone(), service)
+            .map_err(|e| problem = Some(e))
+            .ok()
+    } else {
+        None
+    };
+    let installed = telemetry::install(matches!(format, LogFormat::Json), provider);
+    if let Some(e) = problem {
+        tracing::warn!(error = %e, "traces are not exported");
+    } else if installed.exporting() {
+        tracing::info!(service, "exporting traces over OTLP");
     }
+    installed
 }
 
 async fn run(common: Common, pod: Pod) -> anyhow::Result<()> {

@@ -23,6 +23,7 @@ use futures::stream::FuturesUnordered;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::metrics::SensorMetrics;
 use crate::replay::{Injected, Replays};
@@ -463,6 +464,7 @@ impl SensorRunner {
         }
         drop(tx);
 
+        let sensor_name = self.sensor.metadata.name.clone().unwrap_or_default();
         let mut seen = Dedupe::new(self.options.dedupe_window);
         // Acks are confirmed by the bus in the background, a bounded number at a time, so the
         // next event is handled while earlier confirmations are in flight. An ack that fails
@@ -512,16 +514,36 @@ impl SensorRunner {
                 acks.ack(delivery).await;
                 continue;
             }
+            // The event's trace continues here: a consumer span per delivery, an evaluate span
+            // for the engine (the verdicts as attributes), a span per trigger attempt.
+            let process = process_span(&sensor_name, &trigger_name, &dep, &delivery, replayed);
+            let evaluate = tracing::info_span!(
+                parent: &process,
+                "evaluate",
+                otel.name = %format_args!("evaluate {trigger_name}"),
+                argo.dependency = %dep,
+                argo.dependency.matched = tracing::field::Empty,
+                argo.dependency.reason = tracing::field::Empty,
+                argo.trigger.fired = tracing::field::Empty,
+                argo.trigger.reason = tracing::field::Empty,
+            );
             let snapshot = state.clone();
             let now = Utc::now();
-            let outcome = match machine.on_event(
-                &mut state,
-                &delivery.event,
-                Some(&dep),
-                now,
-                self.loader.as_ref(),
-            ) {
-                Ok(o) => o,
+            let evaluated = evaluate.in_scope(|| {
+                machine.on_event(
+                    &mut state,
+                    &delivery.event,
+                    Some(&dep),
+                    now,
+                    self.loader.as_ref(),
+                )
+            });
+            let outcome = match evaluated {
+                Ok(o) => {
+                    record_verdicts(&evaluate, &dep, &o);
+                    drop(evaluate);
+                    o
+                }
                 Err(e) => {
                     tracing::error!(trigger = %trigger_name, error = %e, "routing failed");
                     if !replayed {
@@ -576,19 +598,22 @@ impl SensorRunner {
             // firing, so the loop (and the firings in flight) go on meanwhile.
             let slot = limiter.as_mut().map(RateLimiter::reserve);
             let (this, trigger, name) = (&self, &trigger, &trigger_name);
-            running.push(async move {
-                if let Some(at) = slot {
-                    tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
+            running.push(
+                async move {
+                    if let Some(at) = slot {
+                        tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
+                    }
+                    let settle = this.fire(trigger, name, &fires, &delivery).await;
+                    Fired {
+                        dep,
+                        delivery,
+                        replayed,
+                        settle,
+                        restore,
+                    }
                 }
-                let settle = this.fire(trigger, name, &fires, &delivery).await;
-                Fired {
-                    dep,
-                    delivery,
-                    replayed,
-                    settle,
-                    restore,
-                }
-            });
+                .instrument(process),
+            );
         }
         // Let what is in flight finish (each firing is bounded by its trigger's timeout) and
         // settle it, so nothing that succeeded is redelivered needlessly.
@@ -735,11 +760,22 @@ impl SensorRunner {
         );
         loop {
             let started = Instant::now();
+            let span = tracing::info_span!(
+                "trigger",
+                otel.name = %format_args!("trigger {trigger_name}"),
+                argo.trigger.name = %trigger_name,
+                argo.trigger.kind = rendered.kind,
+                argo.trigger.attempt = attempt,
+                argo.trigger.result = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            );
             let attempt_result = tokio::time::timeout(
                 limit,
                 self.executor
                     .execute(trigger_name, rendered, events, trigger.policy.as_ref()),
             )
+            .instrument(span.clone())
             .await;
             let result = attempt_result.unwrap_or_else(|_| {
                 Err(TriggerError::TimedOut {
@@ -750,6 +786,16 @@ impl SensorRunner {
             });
             self.metrics
                 .action_duration(trigger_name, started.elapsed());
+            match &result {
+                Ok(r) => {
+                    span.record("argo.trigger.result", r.summary.as_str());
+                }
+                Err(e) => {
+                    span.record("argo.trigger.result", "failed");
+                    argo_events_bus::tracecontext::record_error(&span, e);
+                }
+            }
+            drop(span);
             match result {
                 Ok(r) => {
                     self.metrics.action_triggered(trigger_name);
@@ -1265,3 +1311,48 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests;
+
+/// The consumer span of one delivery to one trigger, a child of the span that published the
+/// event (its CloudEvent's `traceparent`): `process <eventSource>.<eventName>`.
+fn process_span(
+    sensor: &str,
+    trigger: &str,
+    dependency: &str,
+    delivery: &Delivery,
+    replayed: bool,
+) -> tracing::Span {
+    let event = &delivery.event;
+    let span = tracing::info_span!(
+        "process",
+        otel.name = %format_args!("process {}.{}", event.source, event.subject),
+        otel.kind = "consumer",
+        messaging.operation.type = "process",
+        messaging.message.id = %event.id,
+        messaging.consumer.group.name = %argo_events_bus::naming::durable_name(sensor, trigger, dependency),
+        messaging.message.delivery_count = delivery.delivered,
+        argo.sensor = %sensor,
+        argo.trigger = %trigger,
+        argo.dependency = %dependency,
+        argo.event_source = %event.source,
+        argo.event_name = %event.subject,
+        argo.replayed = replayed,
+    );
+    argo_events_bus::tracecontext::continue_trace(&span, &event.trace);
+    span
+}
+
+/// The engine's verdicts on the evaluate span: this delivery's dependency and the trigger.
+fn record_verdicts(
+    span: &tracing::Span,
+    dependency: &str,
+    outcome: &argo_events_engine::machine::Outcome,
+) {
+    if let Some(v) = outcome.dependencies.iter().find(|v| v.name == dependency) {
+        span.record("argo.dependency.matched", v.matched);
+        span.record("argo.dependency.reason", v.reason.as_str());
+    }
+    if let Some(t) = outcome.triggers.first() {
+        span.record("argo.trigger.fired", t.fired);
+        span.record("argo.trigger.reason", t.reason.as_str());
+    }
+}

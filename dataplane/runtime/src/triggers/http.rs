@@ -7,6 +7,7 @@
 //! (connection refused, timeout) is a retryable error.
 
 use argo_events_api::{HTTPTrigger, TLSConfig, TriggerPolicy};
+use argo_events_bus::tracecontext::{self, TRACEPARENT_HEADER, TRACESTATE_HEADER};
 use argo_events_engine::render::Rendered;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
@@ -44,6 +45,31 @@ pub(super) async fn execute(
         .timeout(spec.effective_timeout());
     for (name, value) in headers(exec, trigger, spec, out)? {
         request = request.header(name, value);
+    }
+    // The trace goes on: the trigger span's W3C context, unless a header already sets one.
+    let given = |name: &str| {
+        spec.headers.contains_key(name)
+            || out
+                .get("headers")
+                .and_then(Value::as_object)
+                .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case(name)))
+    };
+    if !given(TRACEPARENT_HEADER)
+        && let Some(context) = tracecontext::span_context(&tracing::Span::current())
+    {
+        let trace = tracecontext::format(&context);
+        if let Some(tp) = trace.traceparent {
+            request = request.header(
+                TRACEPARENT_HEADER,
+                header_value(trigger, TRACEPARENT_HEADER, &tp)?,
+            );
+        }
+        if let Some(ts) = trace.tracestate {
+            request = request.header(
+                TRACESTATE_HEADER,
+                header_value(trigger, TRACESTATE_HEADER, &ts)?,
+            );
+        }
     }
     if !spec.host.is_empty() {
         request = request.header(
