@@ -17,8 +17,8 @@ use std::fmt;
 
 use bytes::Bytes;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithHttpConfig as _;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::WithHttpConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::fmt::format::Writer;

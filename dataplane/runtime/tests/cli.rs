@@ -2,6 +2,9 @@
 
 use std::process::{Command, Output};
 
+#[path = "cli/otlp.rs"]
+mod otlp;
+
 const BIN: &str = env!("CARGO_BIN_EXE_argo-events");
 
 fn run(args: &[&str]) -> Output {
