@@ -1,5 +1,6 @@
-//! The tools the chart and krew tests run, built from their Go modules (`tests/tools/helm`,
-//! `tests/tools/krew`) by `scripts/test-tools build` into a cache outside `target/`. The README's
+//! The tools the chart, krew and monitoring tests run, built from their Go modules
+//! (`tests/tools/helm`, `tests/tools/krew`, `tests/tools/promtool`) by `scripts/test-tools build`
+//! into a cache outside `target/`. The README's
 //! test command builds them before the tests; a test asking for them builds them when missing,
 //! so they are never skipped. Without Go the test fails with the script's message.
 
@@ -9,36 +10,52 @@ use std::sync::OnceLock;
 
 use crate::workspace_root;
 
-/// The directory holding `helm` and `krew` (`scripts/test-tools build`, run once per process).
+/// Runs `scripts/test-tools ARGS` and returns the directory it prints, which must hold `bins`.
+fn build_tools(args: &[&str], bins: &[&str]) -> Result<PathBuf, String> {
+    let script = workspace_root().join("scripts/test-tools");
+    let what = format!("`scripts/test-tools {}`", args.join(" "));
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}); see its output above",
+            out.status
+        ));
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if bins.iter().all(|b| dir.join(b).is_file()) {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{what} printed {}, which does not hold {}",
+            dir.display(),
+            bins.join(" and ")
+        ))
+    }
+}
+
+/// The directory holding `helm` and `krew` (`scripts/test-tools build`, run once per process;
+/// it builds promtool too).
 pub fn tools_dir() -> PathBuf {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = workspace_root().join("scripts/test-tools");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg("build")
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("running {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`scripts/test-tools build` failed ({}); see its output above",
-                out.status
-            ));
-        }
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if dir.join("helm").is_file() && dir.join("krew").is_file() {
-            Ok(dir)
-        } else {
-            Err(format!(
-                "`scripts/test-tools build` printed {}, which holds no helm and krew",
-                dir.display()
-            ))
-        }
-    })
-    .clone()
-    .unwrap_or_else(|e| panic!("{e}"))
+    DIR.get_or_init(|| build_tools(&["build"], &["helm", "krew"]))
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// promtool, built from `tests/tools/promtool` (github.com/prometheus/prometheus) by
+/// `scripts/test-tools build promtool` (run once per process).
+pub fn promtool() -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| build_tools(&["build", "promtool"], &["promtool"]))
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("promtool")
 }
 
 /// helm, built from `tests/tools/helm` (helm.sh/helm/v4).

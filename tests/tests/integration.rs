@@ -9,3 +9,4 @@ mod golden;
 mod krew;
 mod kubevalidate;
 mod manifests;
+mod monitoring;
