@@ -104,12 +104,10 @@ fn dashboard_variable_selectors(dash: &Value) -> Vec<String> {
             let q = v["query"]["query"]
                 .as_str()
                 .expect("a query variable's query");
-            let inner = q
-                .strip_prefix("label_values(")
+            q.strip_prefix("label_values(")
                 .and_then(|r| r.rsplit_once(','))
                 .map(|(selector, _)| selector.to_owned())
-                .unwrap_or_else(|| panic!("not a label_values(SELECTOR, LABEL) query: {q}"));
-            inner
+                .unwrap_or_else(|| panic!("not a label_values(SELECTOR, LABEL) query: {q}"))
         })
         .collect()
 }
@@ -705,7 +703,7 @@ fn monitoring_chart_ships_the_rules_and_the_dashboard() {
     // kubernetes-validate knows ConfigMap, not PrometheusRule (a custom resource: its content is
     // what promtool checked above).
     let validated =
-        crate::kubevalidate::validate_built_in("the dashboard ConfigMap", &[cm.clone()])
+        crate::kubevalidate::validate_built_in("the dashboard ConfigMap", std::slice::from_ref(cm))
             .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(validated, 1);
 
@@ -779,7 +777,6 @@ fn monitoring_chart_ships_the_rules_and_the_dashboard() {
         home.path(),
         &["--set", "metrics.prometheusRule.enable=true"],
     )
-    .err()
-    .expect("an unknown option is refused");
+    .expect_err("an unknown option is refused");
     assert!(err.contains("enable"), "{err}");
 }
