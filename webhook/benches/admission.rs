@@ -52,6 +52,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(420);
 // A bench's root resolves `mod` next to itself; its parts live in admission/ (`foo.rs` + `foo/`).
 #[path = "admission/hostile.rs"]
 mod hostile;
+#[path = "support/many_triggers.rs"]
+mod many_triggers;
 
 fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();

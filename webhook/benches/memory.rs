@@ -22,6 +22,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const NS: &str = "argo-events";
 
+#[path = "support/many_triggers.rs"]
+mod many_triggers;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--case") {
@@ -185,24 +188,7 @@ fn snapshot() -> Snapshot {
     Snapshot::from_documents(&docs, None)
 }
 
-/// A CREATE review of a Sensor with `triggers` log triggers, each with its own name.
-pub fn review_body(triggers: usize) -> Vec<u8> {
-    let triggers: Vec<Value> = (0..triggers)
-        .map(|i| json!({"template": {"name": format!("log-{i}"), "log": {"intervalSeconds": 0}}}))
-        .collect();
-    let sensor = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
-    "metadata": {"name": "many-triggers", "namespace": NS, "generation": 1},
-    "spec": {
-        "eventBusName": "default",
-        "dependencies": [{"name": "push", "eventSourceName": "webhook", "eventName": "push"}],
-        "triggers": triggers,
-    }});
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": "u", "kind": {"group": "argoproj.io", "version": "v1alpha1", "kind": "Sensor"},
-        "resource": {"group": "argoproj.io", "version": "v1alpha1", "resource": "sensors"},
-        "name": "many-triggers", "namespace": NS, "operation": "CREATE",
-        "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
-        "object": sensor, "dryRun": false}})
-    .to_string()
-    .into_bytes()
+/// The many-trigger review, with request uid `u`.
+fn review_body(triggers: usize) -> Vec<u8> {
+    many_triggers::review_body(NS, "u", triggers)
 }

@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use super::{NS, Target, client_config, connect, micros, send, spawn_server, summarize};
+use super::{
+    NS, Target, client_config, connect, many_triggers, micros, send, spawn_server, summarize,
+};
 
 /// Slow-body clients held open.
 const SLOW_CONNECTIONS: usize = 300;
@@ -333,25 +335,7 @@ fn status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
-/// A CREATE review of a Sensor with `triggers` log triggers (as `benches/memory.rs` builds),
-/// against the snapshot's EventBus and `webhook` EventSource.
+/// The many-trigger review, with request uid `u-many`.
 fn review_body(triggers: usize) -> Vec<u8> {
-    let triggers: Vec<Value> = (0..triggers)
-        .map(|i| json!({"template": {"name": format!("log-{i}"), "log": {"intervalSeconds": 0}}}))
-        .collect();
-    let sensor = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Sensor",
-    "metadata": {"name": "many-triggers", "namespace": NS, "generation": 1},
-    "spec": {
-        "eventBusName": "default",
-        "dependencies": [{"name": "push", "eventSourceName": "webhook", "eventName": "push"}],
-        "triggers": triggers,
-    }});
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": "u-many", "kind": {"group": "argoproj.io", "version": "v1alpha1", "kind": "Sensor"},
-        "resource": {"group": "argoproj.io", "version": "v1alpha1", "resource": "sensors"},
-        "name": "many-triggers", "namespace": NS, "operation": "CREATE",
-        "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
-        "object": sensor, "dryRun": false}})
-    .to_string()
-    .into_bytes()
+    many_triggers::review_body(NS, "u-many", triggers)
 }
